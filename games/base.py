@@ -1,0 +1,196 @@
+"""The game interface every game family implements.
+
+Games know nothing of the engine. A game is a `Game` object (facts in a frozen
+`GameInfo`, a factory for initial states, symmetries for augmentation) and its
+`State` objects. For search, a game hands out a `SearchBatch`: B root positions
+plus storage for the positions of the search nodes, expanded in one call per
+simulation step. The generic `ObjectBatch` does that with `State.clone()` and
+`State.apply()`; games whose rules are cheap enough to be the bottleneck
+provide an array-based batch compiled with Numba (see connect4.py).
+
+Conventions:
+  * Players are 0 and 1 (single-player environments: always 0).
+  * Observations are float32 arrays of shape `GameInfo.observation_shape`,
+    from the point of view of the player to move.
+  * Actions are ints in [0, num_actions), open_spiel's numbering where the
+    game comes from open_spiel.
+  * `reward` of a transition is from the point of view of the player who
+    made the move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+class GameError(ValueError):
+    """Bad input about a game: unknown name, illegal or malformed move."""
+
+
+@dataclass(frozen=True)
+class GameInfo:
+    """Facts about a game, declared once."""
+
+    name: str
+    """Registry name, e.g. 'connect4'."""
+    num_actions: int
+    """Size of the policy vector."""
+    observation_shape: tuple[int, ...]
+    """Shape of one observation, e.g. (3, 6, 7)."""
+    num_players: int
+    """1 for environments, 2 for board games."""
+    max_game_length: int
+    """Upper bound on the number of moves in a game."""
+    num_symmetries: int = 1
+    """Number of symmetries (identity included) usable for augmentation."""
+    has_draws: bool = False
+    """Whether the game can end in a draw."""
+    discount: float = 1.0
+    """Per-step discount for single-player environments."""
+
+
+@runtime_checkable
+class State(Protocol):
+    """A position of a game with known rules."""
+
+    def legal_mask(self) -> np.ndarray:
+        """bool[num_actions]: which actions are legal (all False when terminal)."""
+
+    def apply(self, action: int) -> float:
+        """Plays `action` in place; returns the reward for the player who moved.
+
+        Raises GameError for an illegal action.
+        """
+
+    def clone(self) -> "State":
+        """An independent copy."""
+
+    def is_terminal(self) -> bool:
+        """Whether the game is over."""
+
+    def returns(self) -> np.ndarray:
+        """float32[num_players]: final outcome per player (+1 win, 0 draw, -1 loss)."""
+
+    def to_play(self) -> int:
+        """Player to move (0 or 1); undefined when terminal."""
+
+    def observation(self) -> np.ndarray:
+        """float32[observation_shape] from the point of view of the player to move."""
+
+    def history(self) -> list[int]:
+        """Actions played from the initial position."""
+
+    def action_to_text(self, action: int) -> str:
+        """Human move text for `action` in this position, e.g. '4' in Connect Four."""
+
+    def text_to_action(self, text: str) -> int:
+        """Parses move text (or an action id); raises GameError if malformed or illegal."""
+
+    def __str__(self) -> str:
+        """The board as text."""
+
+
+class SearchBatch(Protocol):
+    """B root positions plus storage for the positions of search nodes.
+
+    Node 0 of tree b holds root b. Node ids are allocated by the search; each
+    node's position is its parent's position plus one action.
+    """
+
+    num_trees: int
+
+    def observe_roots(self, obs_out: np.ndarray, mask_out: np.ndarray) -> None:
+        """Writes the roots' observations and legal masks.
+
+        Args:
+          obs_out: float32[B, *observation_shape], written.
+          mask_out: bool[B, num_actions], written.
+        """
+
+    def expand(
+        self,
+        leaf_tree: np.ndarray,
+        leaf_parent: np.ndarray,
+        leaf_node: np.ndarray,
+        leaf_action: np.ndarray,
+        obs_out: np.ndarray,
+        mask_out: np.ndarray,
+        reward_out: np.ndarray,
+        terminal_out: np.ndarray,
+    ) -> None:
+        """Creates the positions of new nodes; one call per simulation step.
+
+        For each leaf l with leaf_node[l] >= 0: position(leaf_tree[l], leaf_node[l])
+        = position(leaf_tree[l], leaf_parent[l]) after leaf_action[l]. Leaves with
+        leaf_node[l] < 0 are skipped (their outputs are left as they are).
+
+        Args:
+          leaf_tree, leaf_parent, leaf_node, leaf_action: int32[L].
+          obs_out: float32[L, *observation_shape], written.
+          mask_out: bool[L, num_actions], written (all False when terminal).
+          reward_out: float32[L], reward for the player who moved, written.
+          terminal_out: bool[L], written.
+        """
+
+
+class Game(Protocol):
+    """A game family instance: facts, initial states, symmetries, search batches."""
+
+    info: GameInfo
+
+    def new_initial_state(self) -> State:
+        """The starting position."""
+
+    def apply_symmetry(
+        self, k: int, obs: np.ndarray, policy: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Transforms a batch by symmetry k (0 = identity).
+
+        Args:
+          k: symmetry index in [0, info.num_symmetries).
+          obs: float32[N, *observation_shape].
+          policy: float32[N, num_actions].
+        Returns:
+          (obs, policy) transformed, same shapes.
+        """
+
+    def new_search_batch(self, roots: Sequence[State], capacity: int) -> SearchBatch:
+        """A SearchBatch over `roots` with room for `capacity` nodes per tree."""
+
+
+class ObjectBatch:
+    """Generic SearchBatch over State objects (clone + apply per leaf)."""
+
+    def __init__(self, roots: Sequence[State], capacity: int):
+        self.num_trees = len(roots)
+        self._nodes: list[list[State | None]] = [
+            [root.clone()] + [None] * (capacity - 1) for root in roots
+        ]
+
+    def observe_roots(self, obs_out: np.ndarray, mask_out: np.ndarray) -> None:
+        for b, nodes in enumerate(self._nodes):
+            state = nodes[0]
+            obs_out[b] = state.observation()
+            mask_out[b] = state.legal_mask()
+
+    def expand(self, leaf_tree, leaf_parent, leaf_node, leaf_action,
+               obs_out, mask_out, reward_out, terminal_out) -> None:
+        for l in range(len(leaf_tree)):
+            node = int(leaf_node[l])
+            if node < 0:
+                continue
+            nodes = self._nodes[int(leaf_tree[l])]
+            state = nodes[int(leaf_parent[l])].clone()
+            reward_out[l] = state.apply(int(leaf_action[l]))
+            nodes[node] = state
+            terminal = state.is_terminal()
+            terminal_out[l] = terminal
+            if terminal:
+                mask_out[l] = False
+                obs_out[l] = 0.0
+            else:
+                obs_out[l] = state.observation()
+                mask_out[l] = state.legal_mask()
