@@ -1,0 +1,84 @@
+"""Registry of games by name, loaded lazily.
+
+A game is registered as 'module:attribute' text (or a callable) so that
+listing names imports nothing heavy; the module is imported on the first
+`get_game`. A name ending in '/' registers a family: `get_game('atari/Breakout')`
+calls the family's factory with 'Breakout'.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Callable
+
+from games.base import Game, GameError, GameInfo
+
+Factory = Callable[..., Game]
+
+_GAMES: dict[str, str | Factory] = {}
+_LOADED: dict[str, Game] = {}
+
+
+def register_game(name: str, target: str | Factory) -> None:
+    """Registers a game (or a family, if `name` ends with '/').
+
+    Args:
+      name: registry name, e.g. 'go9', or a family prefix, e.g. 'atari/'.
+      target: 'module:attribute' naming a zero-argument factory (a family's
+        factory takes the part of the name after the prefix), or the factory.
+    """
+    if name in _GAMES and _GAMES[name] != target:
+        raise ValueError(f"game {name!r} is already registered as {_GAMES[name]!r}")
+    _GAMES[name] = target
+
+
+def game_names() -> list[str]:
+    """Registered names, sorted, without loading anything; families shown as 'atari/<name>'."""
+    return sorted(n + "<name>" if n.endswith("/") else n for n in _GAMES)
+
+
+def _resolve(target: str | Factory) -> Factory:
+    if not isinstance(target, str):
+        return target
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def get_game(name: str) -> Game:
+    """The game registered as `name` (created once, then cached).
+
+    Raises GameError for an unknown name, listing the known ones.
+    """
+    if name in _LOADED:
+        return _LOADED[name]
+    if name in _GAMES and not name.endswith("/"):
+        game = _resolve(_GAMES[name])()
+    else:
+        prefix, slash, rest = name.partition("/")
+        family = prefix + slash
+        if not slash or not rest or family not in _GAMES:
+            raise GameError(_unknown_message(name))
+        game = _resolve(_GAMES[family])(rest)
+    _LOADED[name] = game
+    return game
+
+
+def _unknown_message(name: str) -> str:
+    names = game_names()
+    message = f"unknown game {name!r}; known games: {', '.join(names)}"
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    if not close:
+        close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.5)
+    if close:
+        message += f" (did you mean {close[0]!r}?)"
+    return message
+
+
+def list_games() -> list[GameInfo]:
+    """GameInfo of every registered game that is not a family (imports their modules)."""
+    return [get_game(n).info for n in sorted(_GAMES) if not n.endswith("/")]
+
+
+register_game("tictactoe", "games.tictactoe:TicTacToe")
+register_game("connect4", "games.connect4:ConnectFour")
