@@ -1,0 +1,115 @@
+"""The Player: a network (or checkpoint) plus search settings -> moves and analyses.
+
+Front-ends (text prompt, analysis engine, GTP, UCI, the arena) reach the
+engine only through this class. Several positions given together are
+searched as one batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from engine.search import SearchConfig, Timings, run_search, sample_actions
+
+
+@dataclass
+class Analysis:
+    """The search's view of one position."""
+
+    action: int
+    """The move the player chooses."""
+    value: float
+    """Search value in [-1, 1] for the player to move."""
+    raw_value: float
+    """The network's value of the position."""
+    visits: np.ndarray
+    """int32[A]: root visit counts."""
+    prior: np.ndarray
+    """float32[A]: network prior (0 for illegal moves)."""
+    q: np.ndarray
+    """float32[A]: Q of each visited move for the player to move (NaN if unvisited)."""
+    policy: np.ndarray
+    """float32[A]: the search policy (visit distribution or Gumbel improved policy)."""
+
+
+class Player:
+    """Chooses moves for `game` by searching with `evaluator`."""
+
+    def __init__(self, game, evaluator, search: SearchConfig | None = None,
+                 seed: int = 0, temperature: float = 0.0, name: str = "tabula"):
+        self.game = game
+        self.evaluator = evaluator
+        self.search = search or SearchConfig()
+        self.rng = np.random.default_rng(seed)
+        self.temperature = temperature
+        self.name = name
+        self.timings = Timings()
+        self.meta: dict = {}
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, game=None, backend: str = "auto",
+                        **search_overrides) -> "Player":
+        """Loads a verified checkpoint and searches with its training settings.
+
+        Args:
+          path: a checkpoint file.
+          game: the Game (default: the checkpoint's game); must match it.
+          backend: inference backend (see engine.evaluator.make_evaluator).
+          search_overrides: SearchConfig fields, e.g. num_simulations=200.
+        Raises:
+          CheckpointError: missing, corrupt or tampered file, or another game.
+        """
+        from checkpoints import CheckpointError, load_network
+        from engine.evaluator import make_evaluator
+        from games import get_game
+
+        net, meta = load_network(path)
+        if game is None:
+            game = get_game(meta["game"])
+        elif game.info.name != meta["game"]:
+            raise CheckpointError(f"{path}: checkpoint is for {meta['game']}, not "
+                                  f"{game.info.name}")
+        trained = meta.get("extra", {}).get("search", {})
+        settings = {k: v for k, v in trained.items() if k in SearchConfig.field_names()}
+        settings.update(search_overrides)
+        player = cls(game, make_evaluator(net, backend), SearchConfig(**settings),
+                     name=Path(path).stem)
+        player.meta = meta
+        return player
+
+    def with_search(self, **overrides) -> "Player":
+        """The same network with other search settings."""
+        other = Player(self.game, self.evaluator, dataclasses.replace(self.search, **overrides),
+                       temperature=self.temperature, name=self.name)
+        other.meta = self.meta
+        return other
+
+    def analyze(self, states: Sequence, num_simulations: int | None = None,
+                add_noise: bool = False) -> list[Analysis]:
+        """Searches the given non-terminal positions as one batch. Blocks."""
+        if not states:
+            return []
+        for s in states:
+            if s.is_terminal():
+                raise ValueError("cannot analyse a finished game")
+        search = self.search
+        if num_simulations is not None and num_simulations != search.num_simulations:
+            search = dataclasses.replace(search, num_simulations=num_simulations)
+        info = self.game.info
+        batch = self.game.new_search_batch(list(states), search.num_simulations + 1)
+        result = run_search(batch, self.evaluator, search, info.num_actions,
+                            info.observation_shape, self.rng, add_noise, self.timings)
+        actions = (sample_actions(result, self.temperature, self.rng)
+                   if self.temperature > 0 else result.action)
+        return [Analysis(int(actions[i]), float(result.value[i]), float(result.raw_value[i]),
+                         result.visits[i], result.prior[i], result.q[i], result.policy[i])
+                for i in range(len(states))]
+
+    def choose(self, state) -> int:
+        """The move for one position. Blocks."""
+        return self.analyze([state])[0].action

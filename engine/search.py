@@ -1,0 +1,247 @@
+"""The search driver: one batched evaluator call per simulation step for B trees.
+
+Each step: `select_leaves` picks one leaf per tree (or several, with virtual
+loss), the game's SearchBatch creates their positions, the evaluator scores
+them in one call, and `expand_and_backup` finishes the simulation. The driver
+validates settings and draws noise; the kernels do the work.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from engine import kernels
+from engine.gumbel import considered_visits_table
+from engine.tree import new_tree
+
+
+class Evaluator(Protocol):
+    """Scores positions: one blocking call per batch."""
+
+    def evaluate(self, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """obs float32[B, ...], mask bool[B, A] -> (logits float32[B, A], value float32[B])."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Search settings. Names follow the AlphaZero and Gumbel papers (and mctx)."""
+
+    num_simulations: int = 64
+    """Simulations per move and tree (each adds at most one node)."""
+    root_mode: str = "gumbel"
+    """'puct' (AlphaZero: PUCT + Dirichlet noise) or 'gumbel' (Gumbel root search)."""
+    pb_c_init: float = 1.25
+    """PUCT exploration constant c_init."""
+    pb_c_base: float = 19652.0
+    """PUCT c_base: exploration grows as log((N + c_base + 1) / c_base)."""
+    fpu_reduction: float = 0.25
+    """First-play urgency: unvisited children get parent Q minus this (Q in [0, 1])."""
+    dirichlet_alpha: float = 1.0
+    """Root Dirichlet noise concentration (PUCT with noise only)."""
+    dirichlet_fraction: float = 0.25
+    """Weight of the root noise in the priors (0 disables it)."""
+    max_num_considered_actions: int = 16
+    """Gumbel: actions sampled at the root for sequential halving."""
+    gumbel_scale: float = 1.0
+    """Gumbel: scale of the root Gumbel noise (with noise only)."""
+    c_visit: float = 50.0
+    """Gumbel: sigma(q) = (c_visit + max N) * c_scale * q."""
+    c_scale: float = 0.1
+    """Gumbel: see c_visit."""
+    leaves_per_step: int = 1
+    """Leaves selected per tree and network call (more than 1 uses virtual loss)."""
+    discount: float = -1.0
+    """Value multiplier from child to parent: -1 for two-player alternating games."""
+
+    def __post_init__(self):
+        if self.root_mode not in ("puct", "gumbel"):
+            raise ValueError(f"root_mode must be 'puct' or 'gumbel', not {self.root_mode!r}")
+        if self.num_simulations < 1:
+            raise ValueError("num_simulations must be at least 1")
+        if self.leaves_per_step < 1:
+            raise ValueError("leaves_per_step must be at least 1")
+        if self.max_num_considered_actions < 1:
+            raise ValueError("max_num_considered_actions must be at least 1")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+class SearchResult(NamedTuple):
+    """What a search found at each of the B roots."""
+
+    visits: np.ndarray
+    """int32[B, A]: visit count of each root child."""
+    q: np.ndarray
+    """float32[B, A]: Q of each root child for the player to move (NaN if unvisited)."""
+    prior: np.ndarray
+    """float32[B, A]: root priors (after noise, if any)."""
+    value: np.ndarray
+    """float32[B]: root value for the player to move (search average)."""
+    raw_value: np.ndarray
+    """float32[B]: the evaluator's value of the root."""
+    policy: np.ndarray
+    """float32[B, A]: policy target (visit distribution, or Gumbel's improved policy)."""
+    action: np.ndarray
+    """int32[B]: the search's move (most visited, or the sequential-halving winner)."""
+
+
+@dataclass
+class Timings:
+    """Where search time goes, accumulated over calls (seconds and counts)."""
+
+    network_s: float = 0.0
+    game_s: float = 0.0
+    tree_s: float = 0.0
+    evaluations: int = 0
+    batches: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def mean_batch(self) -> float:
+        return self.evaluations / max(self.batches, 1)
+
+
+def _dirichlet(rng: np.random.Generator, alpha: float, mask: np.ndarray) -> np.ndarray:
+    g = rng.gamma(alpha, size=mask.shape) * mask
+    total = g.sum(axis=1, keepdims=True)
+    return (g / np.where(total > 0, total, 1.0)).astype(np.float32)
+
+
+def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: int,
+               obs_shape: tuple[int, ...], rng: np.random.Generator | None = None,
+               add_noise: bool = False, timings: Timings | None = None) -> SearchResult:
+    """Searches B positions at once; blocks until done.
+
+    Args:
+      batch: the game's SearchBatch over B non-terminal roots.
+      evaluator: scores float32[L, *obs_shape] observations.
+      config: SearchConfig.
+      num_actions, obs_shape: the game's sizes.
+      rng: source of root noise (required when add_noise).
+      add_noise: Dirichlet noise (PUCT) or Gumbel noise (Gumbel) at the roots.
+      timings: accumulates network, game and tree time if given.
+    """
+    t = timings if timings is not None else Timings()
+    num_trees = batch.num_trees
+    k = config.leaves_per_step
+    leaves = num_trees * k
+    tree = new_tree(num_trees, config.num_simulations + 1, num_actions)
+    gumbel_mode = config.root_mode == "gumbel"
+    mode = kernels.MODE_GUMBEL if gumbel_mode else kernels.MODE_PUCT
+    table = considered_visits_table(config.max_num_considered_actions, config.num_simulations)
+
+    obs = np.zeros((max(leaves, num_trees),) + tuple(obs_shape), np.float32)
+    mask = np.zeros((max(leaves, num_trees), num_actions), np.bool_)
+    t0 = time.perf_counter()
+    batch.observe_roots(obs[:num_trees], mask[:num_trees])
+    t1 = time.perf_counter()
+    logits, values = evaluator.evaluate(obs[:num_trees], mask[:num_trees])
+    t2 = time.perf_counter()
+    t.game_s += t1 - t0
+    t.network_s += t2 - t1
+    t.evaluations += num_trees
+    t.batches += 1
+    root_mask = mask[:num_trees].copy()
+    kernels.expand_roots(tree, logits.astype(np.float32, copy=False),
+                         values.astype(np.float32, copy=False), root_mask)
+    if add_noise:
+        if rng is None:
+            raise ValueError("add_noise needs an rng")
+        if gumbel_mode:
+            tree.gumbel_logits[:] = rng.gumbel(size=tree.gumbel_logits.shape) * config.gumbel_scale
+        elif config.dirichlet_fraction > 0:
+            noise = _dirichlet(rng, config.dirichlet_alpha, root_mask)
+            kernels.add_dirichlet_noise(tree, noise, np.float32(config.dirichlet_fraction))
+
+    if gumbel_mode:
+        with np.errstate(divide="ignore"):
+            tree.gumbel_logits[:] += np.log(tree.prior[:, 0, :])
+
+    leaf_tree = np.zeros(leaves, np.int32)
+    leaf_parent = np.zeros(leaves, np.int32)
+    leaf_node = np.zeros(leaves, np.int32)
+    leaf_action = np.zeros(leaves, np.int32)
+    rewards = np.zeros(leaves, np.float32)
+    terminals = np.zeros(leaves, np.bool_)
+    all_logits = np.zeros((leaves, num_actions), np.float32)
+    all_values = np.zeros(leaves, np.float32)
+    scratch = np.zeros(num_actions, np.float64)
+    discount = float(config.discount)
+    # Every tree gets exactly num_simulations unless descents collide or all hit
+    # terminal nodes; the step cap bounds the loop in those cases.
+    done = 0
+    budget = config.num_simulations * num_trees
+    for _ in range(2 * config.num_simulations + 8):
+        if done >= budget:
+            break
+        t0 = time.perf_counter()
+        used = kernels.select_leaves(
+            tree, k, mode, config.pb_c_init, config.pb_c_base, config.fpu_reduction,
+            discount, False, config.c_visit, config.c_scale, table,
+            leaf_tree, leaf_parent, leaf_node, leaf_action, scratch)
+        t1 = time.perf_counter()
+        batch.expand(leaf_tree, leaf_parent, leaf_node, leaf_action,
+                     obs[:leaves], mask[:leaves], rewards, terminals)
+        t2 = time.perf_counter()
+        todo = np.flatnonzero((leaf_node >= 0) & ~terminals)
+        if len(todo):
+            lg, vl = evaluator.evaluate(obs[todo], mask[todo])
+            all_logits[todo] = lg
+            all_values[todo] = vl
+            t.evaluations += len(todo)
+            t.batches += 1
+        t3 = time.perf_counter()
+        kernels.expand_and_backup(tree, leaf_tree, leaf_node, all_logits, all_values,
+                                  mask[:leaves], rewards, terminals, discount, False)
+        t4 = time.perf_counter()
+        t.tree_s += (t1 - t0) + (t4 - t3)
+        t.game_s += t2 - t1
+        t.network_s += t3 - t2
+        if used == 0:
+            break
+        done += used
+    return _results(tree, config, root_mask, values, discount, gumbel_mode, scratch)
+
+
+def _results(tree, config, root_mask, raw_values, discount, gumbel_mode, scratch):
+    num_trees, num_actions = root_mask.shape
+    visits = np.zeros((num_trees, num_actions), np.int32)
+    q = np.zeros((num_trees, num_actions), np.float32)
+    value = np.zeros(num_trees, np.float32)
+    kernels.root_statistics(tree, discount, visits, q, value)
+    prior = tree.prior[:, 0, :].copy()
+    if gumbel_mode:
+        action = np.zeros(num_trees, np.int32)
+        policy = np.zeros((num_trees, num_actions), np.float32)
+        kernels.gumbel_results(tree, discount, config.c_visit, config.c_scale,
+                               action, policy, scratch)
+    else:
+        total = visits.sum(axis=1, keepdims=True)
+        policy = (visits / np.maximum(total, 1)).astype(np.float32)
+        # Most visited; ties broken by prior, then by the lowest action id.
+        key = visits.astype(np.float64) + 0.5 * prior
+        key[~root_mask] = -1.0
+        action = key.argmax(axis=1).astype(np.int32)
+    return SearchResult(visits, q, prior, value, np.asarray(raw_values, np.float32),
+                        policy, action)
+
+
+def sample_actions(result: SearchResult, temperature: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Moves drawn from visits^(1/temperature); temperature 0 returns `result.action`.
+
+    Returns:
+      int32[B].
+    """
+    if temperature <= 0:
+        return result.action.copy()
+    weights = result.visits.astype(np.float64) ** (1.0 / temperature)
+    cumulative = weights.cumsum(axis=1)
+    # u < row total, so the first cumulative weight above u has positive weight.
+    u = rng.random(len(weights))[:, None] * cumulative[:, -1:]
+    return (cumulative <= u).sum(axis=1).astype(np.int32)

@@ -1,0 +1,109 @@
+"""The search tree: a batch of B trees as a struct of preallocated arrays.
+
+Node ids are allocation order: node 0 (ROOT) is the root, each simulation adds
+at most one node. Values are stored from the point of view of the player to
+move at the node. Seen from its parent, a child's value is
+
+    Q(parent, a) = reward[child] + discount * V(child)
+
+where `reward` is what the mover got for the transition and `discount` is -1
+for two-player alternating games (the opponent's value is ours negated, as in
+mctx) and gamma for single-player environments.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+ROOT = 0
+"""Node id of every tree's root."""
+UNVISITED = -1
+"""`children` entry of a legal action whose child has not been created."""
+ILLEGAL = -2
+"""`children` entry of an illegal action."""
+NO_PARENT = -1
+"""`parent` of the root."""
+
+
+class Tree(NamedTuple):
+    """B search trees of capacity N nodes over A actions."""
+
+    visit_count: np.ndarray
+    """int32[B, N]: completed visits (the expansion counts as one)."""
+    virtual_count: np.ndarray
+    """int32[B, N]: visits selected this step and not yet backed up (virtual loss)."""
+    value_sum: np.ndarray
+    """float64[B, N]: sum of backed-up values, point of view of the player to move."""
+    raw_value: np.ndarray
+    """float32[B, N]: the evaluator's value at expansion (0 for terminal nodes)."""
+    reward: np.ndarray
+    """float32[B, N]: reward of the transition into the node, for the mover."""
+    parent: np.ndarray
+    """int32[B, N]: parent node id (NO_PARENT for the root)."""
+    action: np.ndarray
+    """int32[B, N]: action that led from the parent to the node."""
+    expanded: np.ndarray
+    """bool[B, N]: priors and value are set (False while the node awaits evaluation)."""
+    terminal: np.ndarray
+    """bool[B, N]: the node is a final position (known rules only)."""
+    prior: np.ndarray
+    """float32[B, N, A]: prior of each child (0 for illegal actions)."""
+    children: np.ndarray
+    """int32[B, N, A]: child node id, UNVISITED or ILLEGAL."""
+    num_nodes: np.ndarray
+    """int32[B]: nodes allocated so far in each tree."""
+    min_q: np.ndarray
+    """float32[B]: lower bound used to normalise Q to [0, 1] (min-max or fixed)."""
+    max_q: np.ndarray
+    """float32[B]: upper bound used to normalise Q to [0, 1]."""
+    gumbel_logits: np.ndarray
+    """float32[B, A]: Gumbel search's g(a) + logits(a) at the root (g = 0 without noise)."""
+
+    @property
+    def batch_size(self) -> int:
+        return self.visit_count.shape[0]
+
+    @property
+    def capacity(self) -> int:
+        return self.visit_count.shape[1]
+
+    @property
+    def num_actions(self) -> int:
+        return self.prior.shape[2]
+
+
+def new_tree(batch_size: int, capacity: int, num_actions: int,
+             value_bounds: tuple[float, float] | None = (-1.0, 1.0)) -> Tree:
+    """Allocates B empty trees.
+
+    Args:
+      batch_size: B, number of trees.
+      capacity: N, nodes per tree (number of simulations + 1 suffices).
+      num_actions: A.
+      value_bounds: fixed (min, max) of Q for normalisation (AlphaZero), or None
+        for min-max normalisation learned from the tree (MuZero).
+    """
+    b, n, a = batch_size, capacity, num_actions
+    if value_bounds is None:
+        lo, hi = np.inf, -np.inf
+    else:
+        lo, hi = value_bounds
+    return Tree(
+        visit_count=np.zeros((b, n), np.int32),
+        virtual_count=np.zeros((b, n), np.int32),
+        value_sum=np.zeros((b, n), np.float64),
+        raw_value=np.zeros((b, n), np.float32),
+        reward=np.zeros((b, n), np.float32),
+        parent=np.full((b, n), NO_PARENT, np.int32),
+        action=np.full((b, n), -1, np.int32),
+        expanded=np.zeros((b, n), np.bool_),
+        terminal=np.zeros((b, n), np.bool_),
+        prior=np.zeros((b, n, a), np.float32),
+        children=np.full((b, n, a), ILLEGAL, np.int32),
+        num_nodes=np.ones(b, np.int32),
+        min_q=np.full(b, lo, np.float32),
+        max_q=np.full(b, hi, np.float32),
+        gumbel_logits=np.zeros((b, a), np.float32),
+    )

@@ -1,0 +1,90 @@
+"""The self-play actor: many games at once, one batched search per move.
+
+Every move, the B current positions are searched together (one network call
+per simulation step for all of them), each game plays its move, and finished
+games are returned as records while a fresh game takes their slot. Games
+still in flight are carried over to the next call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.search import SearchConfig, Timings, run_search, sample_actions
+from selfplay.config import SelfPlayConfig
+from selfplay.records import GameRecord
+
+
+@dataclass
+class _Trajectory:
+    observations: list = field(default_factory=list)
+    actions: list = field(default_factory=list)
+    policies: list = field(default_factory=list)
+    root_values: list = field(default_factory=list)
+    to_play: list = field(default_factory=list)
+
+    def record(self, returns: np.ndarray) -> GameRecord:
+        return GameRecord(
+            observations=np.stack(self.observations).astype(np.float32),
+            actions=np.asarray(self.actions, np.int32),
+            policies=np.stack(self.policies).astype(np.float32),
+            root_values=np.asarray(self.root_values, np.float32),
+            to_play=np.asarray(self.to_play, np.int8),
+            returns=np.asarray(returns, np.float32),
+        )
+
+
+class Actor:
+    """Plays `parallel_games` games of `game` at once with the given search."""
+
+    def __init__(self, game, search: SearchConfig, selfplay: SelfPlayConfig,
+                 rng: np.random.Generator):
+        self.game = game
+        self.search = search
+        self.selfplay = selfplay
+        self.rng = rng
+        self.timings = Timings()
+        self.moves_played = 0
+        n = selfplay.parallel_games
+        self._states = [game.new_initial_state() for _ in range(n)]
+        self._trajectories = [_Trajectory() for _ in range(n)]
+
+    def play(self, evaluator, num_moves: int, should_stop=lambda: False) -> list[GameRecord]:
+        """Plays `num_moves` moves in every slot; returns the games that finished.
+
+        Blocks. Stops early (between moves) when `should_stop()` is true.
+        """
+        info = self.game.info
+        finished: list[GameRecord] = []
+        for _ in range(num_moves):
+            if should_stop():
+                break
+            batch = self.game.new_search_batch(self._states, self.search.num_simulations + 1)
+            result = run_search(batch, evaluator, self.search, info.num_actions,
+                                info.observation_shape, self.rng, add_noise=True,
+                                timings=self.timings)
+            actions = self._choose(result)
+            for i, state in enumerate(self._states):
+                traj = self._trajectories[i]
+                traj.observations.append(state.observation())
+                traj.actions.append(int(actions[i]))
+                traj.policies.append(result.policy[i])
+                traj.root_values.append(float(result.value[i]))
+                traj.to_play.append(state.to_play())
+                state.apply(int(actions[i]))
+                if state.is_terminal():
+                    finished.append(traj.record(state.returns()))
+                    self._states[i] = self.game.new_initial_state()
+                    self._trajectories[i] = _Trajectory()
+            self.moves_played += len(self._states)
+        return finished
+
+    def _choose(self, result) -> np.ndarray:
+        if self.search.root_mode == "gumbel":
+            return result.action
+        greedy = result.action
+        sampled = sample_actions(result, 1.0, self.rng)
+        plies = np.array([len(t.actions) for t in self._trajectories])
+        return np.where(plies < self.selfplay.temperature_moves, sampled, greedy)

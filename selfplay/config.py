@@ -1,0 +1,240 @@
+"""Training configuration: frozen dataclasses, TOML presets, command-line overrides.
+
+A run's configuration is built as: dataclass defaults < the game's preset
+(selfplay/presets/<game>.toml) < a user TOML file < `--set section.key=value`
+overrides. The resolved configuration is written to the run directory as
+config.toml and reused when the run resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.networks import NetworkConfig
+from engine.search import SearchConfig
+
+PRESETS = Path(__file__).parent / "presets"
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class SelfPlayConfig:
+    """How the actor plays."""
+
+    parallel_games: int = 256
+    """Games played at once; each search step evaluates one leaf per game in one batch."""
+    moves_per_iteration: int = 32
+    """Moves played in every parallel game per training iteration."""
+    temperature_moves: int = 8
+    """PUCT only: plies sampled from visit counts (temperature 1) before playing greedily."""
+    inference_backend: str = "auto"
+    """Network runtime for self-play: auto, onnx, torch, torch_cl or compile."""
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """The sliding window of recent positions."""
+
+    window_positions: int = 200_000
+    """Most recent positions kept for sampling."""
+    min_positions: int = 2_000
+    """Positions required before training starts."""
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Optimisation."""
+
+    batch_size: int = 256
+    """Positions per gradient step."""
+    learning_rate: float = 2e-3
+    """AdamW learning rate."""
+    weight_decay: float = 1e-4
+    """AdamW decoupled weight decay."""
+    replay_ratio: float = 4.0
+    """Average number of times each new position is sampled for training."""
+    max_steps_per_iteration: int = 400
+    """Upper bound on gradient steps per iteration."""
+    value_loss_weight: float = 1.0
+    """Weight of the value loss against the policy cross-entropy."""
+    augment: bool = True
+    """Apply random game symmetries to sampled positions."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Budget and bookkeeping."""
+
+    seed: int = 0
+    """Seed of every random generator in the run."""
+    max_minutes: float = 0.0
+    """Stop after this many minutes of wall time (0: no limit)."""
+    max_iterations: int = 0
+    """Stop after this many iterations in total (0: no limit)."""
+    checkpoint_every: int = 1
+    """Write a checkpoint every this many iterations."""
+    device: str = "cpu"
+    """Torch device for the learner: cpu or cuda."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs."""
+
+    game: str = "tictactoe"
+    """Registry name of the game."""
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+SECTIONS = {
+    "network": NetworkConfig,
+    "search": SearchConfig,
+    "selfplay": SelfPlayConfig,
+    "replay": ReplayConfig,
+    "learner": LearnerConfig,
+    "run": RunConfig,
+}
+
+
+def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
+    where = f"{section}.{key}"
+    if isinstance(default, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{where} must be {type(default).__name__}, got {value!r}")
+
+
+def _section(cls, section: str, values: dict, base) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    changes = {}
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {section}.{close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config key {section}.{key}{hint}")
+        changes[key] = _coerce(section, key, value, getattr(base, key))
+    try:
+        return dataclasses.replace(base, **changes)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"invalid [{section}] settings: {e}") from None
+
+
+def merge(config: TrainConfig, data: dict) -> TrainConfig:
+    """Returns `config` updated by a nested dict (as read from TOML)."""
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "game":
+            if not isinstance(value, str):
+                raise ConfigError(f"game must be a string, got {value!r}")
+            changes["game"] = value
+        elif key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{key}] must be a table of settings")
+            changes[key] = _section(SECTIONS[key], key, value, getattr(config, key))
+        else:
+            close = difflib.get_close_matches(key, ["game", *SECTIONS], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config section {key!r}{hint}")
+    return dataclasses.replace(config, **changes)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """['search.num_simulations=32', ...] -> {'search': {'num_simulations': '32'}}."""
+    data: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        parts = key.strip().split(".")
+        if parts == ["game"]:
+            data["game"] = value.strip()
+        elif len(parts) == 2:
+            data.setdefault(parts[0], {})[parts[1]] = value.strip()
+        else:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+    return data
+
+
+def load_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def preset(game: str) -> TrainConfig:
+    """Defaults plus the game's preset, if it has one."""
+    config = TrainConfig(game=game)
+    path = PRESETS / f"{game.replace('/', '_')}.toml"
+    if path.exists():
+        config = merge(config, load_toml(path))
+    return dataclasses.replace(config, game=game)
+
+
+def to_dict(config: TrainConfig) -> dict:
+    return dataclasses.asdict(config)
+
+
+def from_dict(data: dict) -> TrainConfig:
+    game = data.get("game")
+    if not isinstance(game, str):
+        raise ConfigError("config has no game name")
+    return merge(TrainConfig(game=game), data)
+
+
+def to_toml(config: TrainConfig) -> str:
+    """The resolved configuration as TOML text (flat sections of scalars)."""
+    data = to_dict(config)
+    lines = [f"game = {_toml_value(data.pop('game'))}", ""]
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"cannot write {value!r} to TOML")

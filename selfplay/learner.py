@@ -1,0 +1,124 @@
+"""The learner: policy cross-entropy + value loss + decoupled weight decay.
+
+Its optimiser and random state round-trip through safetensors (tensors) and
+JSON (everything else), so a killed run resumes exactly where its last
+checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from engine.networks import NetworkConfig, PolicyValueNet
+from selfplay.config import LearnerConfig
+
+
+class Learner:
+    """Trains a PolicyValueNet from replay samples."""
+
+    def __init__(self, game, network: NetworkConfig, config: LearnerConfig,
+                 device: str = "cpu"):
+        self.game = game
+        self.config = config
+        self.network_config = network
+        self.device = torch.device(device)
+        info = game.info
+        self.net = PolicyValueNet(tuple(info.observation_shape), info.num_actions,
+                                  network).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.learning_rate,
+                                           weight_decay=config.weight_decay)
+        self.step = 0
+
+    def _augment(self, obs, policy, rng):
+        k_max = self.game.info.num_symmetries
+        if not self.config.augment or k_max <= 1:
+            return obs, policy
+        ks = rng.integers(0, k_max, size=len(obs))
+        for k in range(1, k_max):
+            rows = np.flatnonzero(ks == k)
+            if len(rows):
+                obs[rows], policy[rows] = self.game.apply_symmetry(k, obs[rows], policy[rows])
+        return obs, policy
+
+    def train(self, replay, steps: int, rng: np.random.Generator,
+              should_stop=lambda: False) -> dict[str, float]:
+        """Runs up to `steps` gradient steps; returns mean losses. Blocks."""
+        self.net.train()
+        totals = {"loss/policy": 0.0, "loss/value": 0.0, "loss/total": 0.0}
+        done = 0
+        for _ in range(steps):
+            if should_stop():
+                break
+            obs, policy, value = replay.sample(self.config.batch_size, rng)
+            obs, policy = self._augment(obs, policy, rng)
+            losses = self._step(torch.from_numpy(obs).to(self.device),
+                                torch.from_numpy(np.ascontiguousarray(policy)).to(self.device),
+                                torch.from_numpy(value).to(self.device))
+            for key, v in losses.items():
+                totals[key] += v
+            done += 1
+        return {k: v / max(done, 1) for k, v in totals.items()} | {"learner/steps": done}
+
+    def _step(self, obs, target_policy, target_value) -> dict[str, float]:
+        logits, value_out = self.net(obs)
+        policy_loss = -(target_policy * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+        if self.network_config.value_head == "wdl":
+            # Outcome +1 / 0 / -1 -> class win 0 / draw 1 / loss 2.
+            classes = (1 - torch.round(target_value)).long().clamp(0, 2)
+            value_loss = F.cross_entropy(value_out, classes)
+        else:
+            value_loss = F.mse_loss(value_out, target_value)
+        loss = policy_loss + self.config.value_loss_weight * value_loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        return {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(),
+                "loss/total": loss.item()}
+
+    def state_dict_cpu(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu").contiguous() for k, v in self.net.state_dict().items()}
+
+    def save_state(self, extra: dict) -> bytes:
+        """Optimiser state, torch RNG and `extra` (JSON-able) as safetensors bytes."""
+        opt = self.optimizer.state_dict()
+        tensors: dict[str, torch.Tensor] = {"rng/torch": torch.get_rng_state()}
+        scalars: dict[str, dict] = {}
+        for index, slots in opt["state"].items():
+            for key, value in slots.items():
+                if torch.is_tensor(value):
+                    tensors[f"opt/{index}/{key}"] = value.detach().to("cpu").contiguous()
+                else:
+                    scalars.setdefault(str(index), {})[key] = value
+        meta = {"param_groups": opt["param_groups"], "scalars": scalars,
+                "step": self.step, "extra": extra}
+        return st_save(tensors, metadata={"learner": json.dumps(meta)})
+
+    def load_state(self, data: bytes) -> dict:
+        """Restores what `save_state` wrote; returns its `extra`."""
+        tensors = st_load(data)
+        meta = json.loads(_metadata(data)["learner"])
+        state: dict[int, dict] = {}
+        for name, value in tensors.items():
+            if name.startswith("opt/"):
+                _, index, key = name.split("/", 2)
+                state.setdefault(int(index), {})[key] = value.to(self.device)
+        for index, slots in meta["scalars"].items():
+            state.setdefault(int(index), {}).update(slots)
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        torch.set_rng_state(tensors["rng/torch"])
+        self.step = int(meta["step"])
+        return meta["extra"]
+
+
+def _metadata(data: bytes) -> dict:
+    """The `__metadata__` map of a safetensors blob."""
+    header_len = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + header_len])
+    return header.get("__metadata__", {})

@@ -1,0 +1,307 @@
+"""The training loop (local backend): self-play, replay, learn, checkpoint, repeat.
+
+A run directory holds everything a run needs to resume:
+
+    config.toml                 the resolved configuration
+    checkpoints/step-*.safetensors
+    train_state.safetensors     optimiser, RNG states, counters, latest checkpoint
+    replay/shard-*.msgpack      finished games, one shard per iteration
+    metrics.csv                 one row per iteration
+
+Each iteration writes its shard, trains, then writes the checkpoint and the
+train state, all atomically; a run killed at any moment resumes from the last
+train state and loses at most the games that were in flight.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from checkpoints import atomic_write_bytes, checkpoint_name, save_checkpoint
+from engine.evaluator import make_evaluator
+from games import get_game
+from selfplay import config as cfg
+from selfplay.actor import Actor
+from selfplay.learner import Learner
+from selfplay.records import write_shard
+from selfplay.replay import ReplayBuffer, load_window, shard_paths
+
+METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_positions",
+           "selfplay/games", "selfplay/positions_per_s", "selfplay/evals_per_s",
+           "selfplay/mean_batch", "selfplay/mean_game_length", "selfplay/first_player_score",
+           "loss/policy", "loss/value", "loss/total", "learner/steps", "learner/steps_per_s"]
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used as asked; the message says why."""
+
+
+@dataclass
+class Summary:
+    """What a call to `train` did."""
+
+    run_dir: Path
+    iterations: int = 0
+    games: int = 0
+    positions: int = 0
+    learner_step: int = 0
+    seconds: float = 0.0
+    checkpoint: Path | None = None
+    interrupted: bool = False
+    last: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        loss = self.last.get("loss/total")
+        loss_text = f", loss {loss:.3f}" if isinstance(loss, float) else ""
+        stop = " (interrupted; resume with the same command)" if self.interrupted else ""
+        return (f"trained {self.iterations} iterations in {self.seconds / 60:.1f} min: "
+                f"{self.games} games, {self.positions} positions, learner step "
+                f"{self.learner_step}{loss_text}; checkpoint {self.checkpoint}{stop}")
+
+
+def prepare_run(run_dir: Path, config: cfg.TrainConfig | None,
+                overrides: dict | None = None) -> cfg.TrainConfig:
+    """Resolves the configuration of a new or existing run directory.
+
+    A new run takes `config` and writes it. An existing run keeps its saved
+    configuration; `overrides` may change only the [run] section (budget,
+    seed excluded), and a different game is refused.
+    """
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.toml"
+    if saved.exists():
+        existing = cfg.from_dict(cfg.load_toml(saved))
+        if config is not None and config.game != existing.game:
+            raise RunError(f"run directory {run_dir} holds a {existing.game} run, not "
+                           f"{config.game}; use another --run directory or --game {existing.game}")
+        overrides = overrides or {}
+        for section in overrides:
+            if section not in ("run", "game"):
+                raise RunError(f"run directory {run_dir} already has a configuration; only "
+                               f"[run] settings can change when resuming (not [{section}])")
+        run_over = {k: v for k, v in overrides.get("run", {}).items() if k != "seed"}
+        return cfg.merge(existing, {"run": run_over}) if run_over else existing
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunError(f"{run_dir} exists and is not a Tabula run directory (no config.toml); "
+                       "choose a new --run directory")
+    if config is None:
+        raise RunError(f"{run_dir} is not a run directory; give --game to start a new run")
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (run_dir / "replay").mkdir(exist_ok=True)
+    atomic_write_bytes(saved, cfg.to_toml(config).encode())
+    return config
+
+
+class _Stop:
+    """Turns the first Ctrl-C into a request to stop cleanly; the second one interrupts."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _metadata(config, game, learner, counters, parent):
+    info = game.info
+    return {"game": config.game, "network": learner.network_config,
+            "observation_shape": list(info.observation_shape), "num_actions": info.num_actions,
+            "step": learner.step, "games": counters["games"],
+            "positions": counters["positions"], "parent": parent,
+            "extra": {"iteration": counters["iteration"],
+                      "search": {"root_mode": config.search.root_mode,
+                                 "num_simulations": config.search.num_simulations}}}
+
+
+def _append_metrics(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRICS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class _Run:
+    """The state of one training run in memory."""
+
+    def __init__(self, config: cfg.TrainConfig, run_dir: Path):
+        self.config = config
+        self.run_dir = run_dir
+        self.game = get_game(config.game)
+        info = self.game.info
+        torch.manual_seed(config.run.seed)
+        self.learner = Learner(self.game, config.network, config.learner, config.run.device)
+        self.rng = np.random.default_rng(config.run.seed)
+        self.counters = {"iteration": 0, "games": 0, "positions": 0}
+        self.checkpoint: Path | None = None
+        self.replay = ReplayBuffer(config.replay.window_positions, info.observation_shape,
+                                   info.num_actions)
+        self._resume()
+        self.actor = Actor(self.game, config.search, config.selfplay,
+                           np.random.default_rng(self.rng.integers(2**63)))
+
+    def _resume(self) -> None:
+        state_path = self.run_dir / "train_state.safetensors"
+        if state_path.exists():
+            from checkpoints import load_checkpoint
+            extra = self.learner.load_state(state_path.read_bytes())
+            self.counters = extra["counters"]
+            self.rng.bit_generator.state = extra["rng"]
+            self.checkpoint = self.run_dir / "checkpoints" / extra["checkpoint"]
+            self.learner.net.load_state_dict(load_checkpoint(self.checkpoint).state_dict)
+        info = self.game.info
+        load_window(self.replay, self.run_dir / "replay", self.config.game,
+                    info.observation_shape, info.num_actions)
+
+    def evaluator(self):
+        self.learner.net.eval()
+        net = self.learner.net
+        if self.config.run.device != "cpu":
+            net = type(net)(tuple(self.game.info.observation_shape), self.game.info.num_actions,
+                            self.config.network)
+            net.load_state_dict(self.learner.state_dict_cpu())
+        return make_evaluator(net, self.config.selfplay.inference_backend)
+
+    def save(self) -> Path:
+        name = checkpoint_name(self.learner.step)
+        path = self.run_dir / "checkpoints" / name
+        parent = self.checkpoint.name if self.checkpoint and self.checkpoint != path else None
+        save_checkpoint(path, self.learner.state_dict_cpu(),
+                        _metadata(self.config, self.game, self.learner, self.counters, parent))
+        self.checkpoint = path
+        extra = {"counters": self.counters, "rng": self.rng.bit_generator.state,
+                 "checkpoint": name}
+        atomic_write_bytes(self.run_dir / "train_state.safetensors",
+                           self.learner.save_state(json.loads(json.dumps(extra))))
+        return path
+
+    def write_shard(self, records) -> None:
+        paths = shard_paths(self.run_dir / "replay")
+        index = int(paths[-1].stem.split("-")[1]) + 1 if paths else 0
+        info = self.game.info
+        write_shard(self.run_dir / "replay" / f"shard-{index:08d}.msgpack", self.config.game,
+                    info.observation_shape, info.num_actions, records)
+
+
+def _iteration(run: _Run, evaluator, stop) -> dict:
+    c = run.config
+    actor = run.actor
+    moves_before, evals_before = actor.moves_played, actor.timings.evaluations
+    batches_before = actor.timings.batches
+    t0 = time.perf_counter()
+    records = actor.play(evaluator, c.selfplay.moves_per_iteration, stop)
+    t1 = time.perf_counter()
+    moves = actor.moves_played - moves_before
+    evals = actor.timings.evaluations - evals_before
+    if records:
+        run.write_shard(records)
+        for r in records:
+            run.replay.add(r)
+        run.counters["games"] += len(records)
+        run.counters["positions"] += sum(len(r) for r in records)
+    losses: dict = {}
+    t2 = time.perf_counter()
+    if run.replay.size >= c.replay.min_positions and not stop():
+        steps = min(c.learner.max_steps_per_iteration,
+                    max(1, math.ceil(moves * c.learner.replay_ratio / c.learner.batch_size)))
+        losses = run.learner.train(run.replay, steps, run.rng, stop)
+    t3 = time.perf_counter()
+    run.counters["iteration"] += 1
+    return {
+        "iteration": run.counters["iteration"], "learner_step": run.learner.step,
+        "games": run.counters["games"], "positions": run.counters["positions"],
+        "buffer_positions": run.replay.size, "selfplay/games": len(records),
+        "selfplay/positions_per_s": moves / max(t1 - t0, 1e-9),
+        "selfplay/evals_per_s": evals / max(t1 - t0, 1e-9),
+        "selfplay/mean_batch": evals / max(actor.timings.batches - batches_before, 1),
+        "selfplay/mean_game_length": (float(np.mean([len(r) for r in records]))
+                                      if records else float("nan")),
+        "selfplay/first_player_score": (float(np.mean([(r.returns[0] + 1) / 2 for r in records]))
+                                        if records else float("nan")),
+        **losses,
+        "learner/steps_per_s": losses.get("learner/steps", 0) / max(t3 - t2, 1e-9),
+    }
+
+
+def _budget_left(config: cfg.TrainConfig, run: _Run, start: float) -> bool:
+    r = config.run
+    if r.max_iterations and run.counters["iteration"] >= r.max_iterations:
+        return False
+    if r.max_minutes and time.perf_counter() - start >= r.max_minutes * 60:
+        return False
+    return True
+
+
+def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None = None,
+          progress: bool = True) -> Summary:
+    """Trains (or resumes) the run in `run_dir` until its budget is spent. Blocks.
+
+    Ctrl-C stops after the current move or gradient step and saves; a second
+    Ctrl-C interrupts at once.
+    """
+    from tqdm import tqdm
+
+    run_dir = Path(run_dir)
+    config = prepare_run(run_dir, config, overrides)
+    run = _Run(config, run_dir)
+    summary = Summary(run_dir)
+    start = time.perf_counter()
+    total = config.run.max_iterations or None
+    saved_at = run.learner.step if run.checkpoint else -1
+    with _Stop() as stop, tqdm(total=total, initial=run.counters["iteration"],
+                               disable=not progress, unit="it", dynamic_ncols=True,
+                               desc=f"train {config.game}") as bar:
+        evaluator = run.evaluator()
+        while _budget_left(config, run, start) and not stop():
+            row = _iteration(run, evaluator, stop)
+            row["time_s"] = time.perf_counter() - start
+            summary.iterations += 1
+            summary.last = row
+            if row["iteration"] % config.run.checkpoint_every == 0 or stop():
+                summary.checkpoint = run.save()
+                saved_at = run.learner.step
+            _append_metrics(run_dir / "metrics.csv", row)
+            bar.update(1)
+            bar.set_postfix_str(
+                f"games {row['games']} pos/s {row['selfplay/positions_per_s']:.0f} "
+                f"loss {row.get('loss/total', float('nan')):.3f}")
+            evaluator = run.evaluator()
+        if saved_at != run.learner.step or run.checkpoint is None:
+            summary.checkpoint = run.save()
+    summary.checkpoint = run.checkpoint
+    summary.interrupted = stop()
+    summary.seconds = time.perf_counter() - start
+    summary.games = run.counters["games"]
+    summary.positions = run.counters["positions"]
+    summary.learner_step = run.learner.step
+    return summary

@@ -1,0 +1,158 @@
+"""Game records and their on-disk form: msgpack shards, no pickle.
+
+A shard is one msgpack map holding the games an iteration finished:
+actions, search policies, root values, players to move, final returns and
+the observations the network saw. Observations made only of 0s and 1s (all
+board games here) are stored as packed bits, 1 bit per entry; others as
+float16. Shards are written atomically and validated field by field on load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
+import numpy as np
+
+from checkpoints import atomic_write_bytes
+
+FORMAT = "tabula-replay"
+VERSION = 1
+
+
+class ReplayError(ValueError):
+    """A replay shard that cannot be read; the message names the file."""
+
+
+@dataclass
+class GameRecord:
+    """One finished game as played by the actor (T moves)."""
+
+    observations: np.ndarray
+    """float32[T, *obs_shape]: the root observations."""
+    actions: np.ndarray
+    """int32[T]: moves played."""
+    policies: np.ndarray
+    """float32[T, A]: search policy targets."""
+    root_values: np.ndarray
+    """float32[T]: search values for the player to move."""
+    to_play: np.ndarray
+    """int8[T]: player to move at each position."""
+    returns: np.ndarray
+    """float32[num_players]: final outcome per player."""
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def value_targets(self) -> np.ndarray:
+        """float32[T]: the final outcome from each position's mover's point of view."""
+        return self.returns[self.to_play.astype(np.int64)].astype(np.float32)
+
+
+def _encode_obs(obs: np.ndarray) -> tuple[str, bytes]:
+    if obs.size and np.all((obs == 0) | (obs == 1)):
+        return "bits", np.packbits(obs.astype(np.uint8).ravel()).tobytes()
+    return "f16", obs.astype(np.float16).tobytes()
+
+
+def encode_shard(game: str, obs_shape: tuple[int, ...], num_actions: int,
+                 records: list[GameRecord]) -> bytes:
+    games = []
+    for r in records:
+        encoding, obs = _encode_obs(r.observations)
+        games.append({
+            "length": len(r),
+            "obs_encoding": encoding,
+            "obs": obs,
+            "actions": r.actions.astype("<i4").tobytes(),
+            "policy": r.policies.astype("<f2").tobytes(),
+            "root_value": r.root_values.astype("<f4").tobytes(),
+            "to_play": r.to_play.astype("i1").tobytes(),
+            "returns": [float(x) for x in r.returns],
+        })
+    return msgpack.packb({"format": FORMAT, "version": VERSION, "game": game,
+                          "obs_shape": list(obs_shape), "num_actions": num_actions,
+                          "games": games}, use_bin_type=True)
+
+
+def write_shard(path: Path, game: str, obs_shape: tuple[int, ...], num_actions: int,
+                records: list[GameRecord]) -> None:
+    """Writes the records atomically to `path`."""
+    atomic_write_bytes(path, encode_shard(game, obs_shape, num_actions, records))
+
+
+def _array(path, raw, field, dtype, shape):
+    data = raw.get(field)
+    if not isinstance(data, bytes):
+        raise ReplayError(f"{path}: field {field!r} is missing or not binary")
+    count = int(np.prod(shape))
+    if len(data) != count * np.dtype(dtype).itemsize:
+        raise ReplayError(f"{path}: field {field!r} has {len(data)} bytes, expected "
+                          f"{count * np.dtype(dtype).itemsize}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _decode_game(path, raw, obs_shape, num_actions) -> GameRecord:
+    if not isinstance(raw, dict):
+        raise ReplayError(f"{path}: a game entry is not a map")
+    length = raw.get("length")
+    if not isinstance(length, int) or not 0 < length <= 100_000:
+        raise ReplayError(f"{path}: bad game length {length!r}")
+    encoding = raw.get("obs_encoding")
+    obs_count = length * int(np.prod(obs_shape))
+    if encoding == "bits":
+        packed = _array(path, raw, "obs", np.uint8, ((obs_count + 7) // 8,))
+        obs = np.unpackbits(packed)[:obs_count].astype(np.float32)
+    elif encoding == "f16":
+        obs = _array(path, raw, "obs", "<f2", (obs_count,)).astype(np.float32)
+    else:
+        raise ReplayError(f"{path}: unknown observation encoding {encoding!r}")
+    returns = raw.get("returns")
+    if (not isinstance(returns, list) or not returns
+            or not all(isinstance(x, (int, float)) for x in returns)):
+        raise ReplayError(f"{path}: bad returns {returns!r}")
+    to_play = _array(path, raw, "to_play", "i1", (length,))
+    if to_play.min() < 0 or to_play.max() >= len(returns):
+        raise ReplayError(f"{path}: player index out of range")
+    actions = _array(path, raw, "actions", "<i4", (length,))
+    if actions.min() < 0 or actions.max() >= num_actions:
+        raise ReplayError(f"{path}: action out of range")
+    return GameRecord(
+        observations=obs.reshape((length,) + obs_shape),
+        actions=actions.astype(np.int32),
+        policies=_array(path, raw, "policy", "<f2", (length, num_actions)).astype(np.float32),
+        root_values=_array(path, raw, "root_value", "<f4", (length,)).astype(np.float32),
+        to_play=to_play.astype(np.int8),
+        returns=np.asarray(returns, np.float32),
+    )
+
+
+def read_shard(path: Path, game: str, obs_shape: tuple[int, ...],
+               num_actions: int) -> list[GameRecord]:
+    """Reads and validates a shard written by `write_shard` for `game`.
+
+    Raises:
+      ReplayError: unreadable, malformed, or from another game or shape.
+    """
+    try:
+        data = Path(path).read_bytes()
+        raw = msgpack.unpackb(data, raw=False, strict_map_key=True,
+                              max_bin_len=len(data), max_array_len=1_000_000)
+    except OSError as e:
+        raise ReplayError(f"{path}: cannot read replay shard ({e.strerror})") from None
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+        raise ReplayError(f"{path}: not a valid replay shard ({e})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ReplayError(f"{path}: not a Tabula replay shard")
+    if raw.get("version") != VERSION:
+        raise ReplayError(f"{path}: replay format version {raw.get('version')!r} "
+                          f"is not supported (expected {VERSION})")
+    if raw.get("game") != game:
+        raise ReplayError(f"{path}: shard is for game {raw.get('game')!r}, not {game!r}")
+    if raw.get("obs_shape") != list(obs_shape) or raw.get("num_actions") != num_actions:
+        raise ReplayError(f"{path}: shard shapes do not match the game")
+    games = raw.get("games")
+    if not isinstance(games, list):
+        raise ReplayError(f"{path}: no game list")
+    return [_decode_game(path, g, tuple(obs_shape), num_actions) for g in games]

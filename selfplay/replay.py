@@ -1,0 +1,88 @@
+"""The replay window: the most recent positions, sampled uniformly.
+
+On disk the window is the run directory's replay/shard-*.msgpack files; in
+memory it is a ring of preallocated arrays, so memory is fixed by
+`window_positions` once the window is full.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from selfplay.records import GameRecord, read_shard
+
+
+class ReplayBuffer:
+    """A ring of the `capacity` most recent positions."""
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], num_actions: int):
+        self.capacity = capacity
+        self.obs = np.zeros((capacity,) + tuple(obs_shape), np.float16)
+        self.policy = np.zeros((capacity, num_actions), np.float32)
+        self.value = np.zeros(capacity, np.float32)
+        self.size = 0
+        self._next = 0
+        self.games_added = 0
+        self.positions_added = 0
+
+    def add(self, record: GameRecord) -> None:
+        """Appends a finished game's positions, overwriting the oldest."""
+        targets = record.value_targets()
+        n = len(record)
+        if n > self.capacity:
+            record = GameRecord(record.observations[-self.capacity:],
+                                record.actions[-self.capacity:],
+                                record.policies[-self.capacity:],
+                                record.root_values[-self.capacity:],
+                                record.to_play[-self.capacity:], record.returns)
+            targets = targets[-self.capacity:]
+            n = self.capacity
+        idx = (self._next + np.arange(n)) % self.capacity
+        self.obs[idx] = record.observations
+        self.policy[idx] = record.policies
+        self.value[idx] = targets
+        self._next = int((self._next + n) % self.capacity)
+        self.size = min(self.capacity, self.size + n)
+        self.games_added += 1
+        self.positions_added += n
+
+    def sample(self, batch_size: int, rng: np.random.Generator):
+        """Uniform positions from the window.
+
+        Returns:
+          (obs float32[N, *obs_shape], policy float32[N, A], value float32[N]).
+        """
+        idx = rng.integers(0, self.size, size=batch_size)
+        return self.obs[idx].astype(np.float32), self.policy[idx], self.value[idx]
+
+    def nbytes(self) -> int:
+        return self.obs.nbytes + self.policy.nbytes + self.value.nbytes
+
+
+def shard_paths(replay_dir: Path) -> list[Path]:
+    return sorted(Path(replay_dir).glob("shard-*.msgpack"))
+
+
+def load_window(buffer: ReplayBuffer, replay_dir: Path, game: str,
+                obs_shape: tuple[int, ...], num_actions: int) -> int:
+    """Fills `buffer` from the newest shards on disk; returns the games loaded.
+
+    Reads shards newest first until the window is full, then adds them oldest
+    first so the ring ends in the same order as when they were written.
+    """
+    chosen: list[list[GameRecord]] = []
+    positions = 0
+    for path in reversed(shard_paths(replay_dir)):
+        records = read_shard(path, game, obs_shape, num_actions)
+        chosen.append(records)
+        positions += sum(len(r) for r in records)
+        if positions >= buffer.capacity:
+            break
+    games = 0
+    for records in reversed(chosen):
+        for r in records:
+            buffer.add(r)
+            games += 1
+    return games
