@@ -1,0 +1,38 @@
+"""Checkpoint store: safetensors weights + JSON metadata, atomic save, verified load.
+
+Import from here, not from the submodules.
+"""
+
+from checkpoints.format import (
+    FORMAT_VERSION,
+    CheckpointError,
+    weights_sha256,
+)
+from checkpoints.store import (
+    Checkpoint,
+    CheckpointInfo,
+    atomic_write_bytes,
+    checkpoint_name,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    load_network,
+    read_metadata,
+    save_checkpoint,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointInfo",
+    "atomic_write_bytes",
+    "checkpoint_name",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_network",
+    "read_metadata",
+    "save_checkpoint",
+    "weights_sha256",
+]

@@ -1,0 +1,148 @@
+"""Inference benchmark: network forward passes per second per evaluator backend.
+
+Measures `Evaluator.evaluate` (NumPy in, NumPy out, as the search calls it)
+for each backend and batch size, after warm-up, and compares every backend
+with eager torch at the same batch size. This is what 'auto' in
+engine.evaluator is chosen from.
+
+Run: python -m engine.bench_inference [--blocks 5 --channels 64 ...]
+(defaults: the Connect Four network, obs (3, 6, 7), 7 actions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from engine.evaluator import make_evaluator
+from engine.networks import NetworkConfig, PolicyValueNet
+
+WARMUP_CALLS = 3
+WARMUP_SECONDS = 0.25
+
+
+def _time_calls(evaluator, obs: np.ndarray, mask: np.ndarray, seconds: float) -> tuple[int, float]:
+    """Calls evaluator.evaluate until `seconds` pass; returns (calls, elapsed)."""
+    calls = 0
+    start = time.perf_counter()
+    while True:
+        evaluator.evaluate(obs, mask)
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return calls, elapsed
+
+
+def bench_inference(
+    obs_shape: tuple[int, int, int],
+    num_actions: int,
+    net_config: NetworkConfig,
+    batch_sizes: Sequence[int] = (1, 32, 128, 512),
+    backends: Sequence[str] = ("torch", "torch_cl", "compile", "onnx"),
+    seconds: float = 2.0,
+    seed: int = 0,
+    rounds: int = 5,
+) -> list[dict]:
+    """Measures forward passes/s and positions/s per backend and batch size.
+
+    For each batch size the backends take turns in `rounds` rounds of
+    seconds / rounds each, so that they see the same machine noise (shared
+    CPUs here vary by 2x over seconds); each rate is the median over rounds.
+    Blocks for about len(backends) * len(batch_sizes) * seconds, plus
+    warm-up and export/compile time ('compile' spends tens of seconds per new
+    shape). Sets torch's thread count to os.cpu_count().
+
+    Returns:
+      One dict per (backend, batch): backend, batch, calls_per_s,
+      positions_per_s, ms_per_call (median round), spread (fastest over
+      slowest round rate), setup_s (building the evaluator, incl. export),
+      load (1-minute load average after the batch size's rounds: other
+      processes on the machine skew the numbers when it exceeds the cores),
+      and vs_torch (positions/s over eager torch's at that batch, or None
+      when 'torch' was not measured).
+    """
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = PolicyValueNet(obs_shape, num_actions, net_config).eval()
+    evaluators, setup = {}, {}
+    for backend in backends:
+        t0 = time.perf_counter()
+        evaluators[backend] = make_evaluator(net, backend)
+        setup[backend] = time.perf_counter() - t0
+    rows: list[dict] = []
+    for batch in batch_sizes:
+        obs = rng.random((batch, *obs_shape), dtype=np.float32)
+        mask = np.ones((batch, num_actions), dtype=bool)
+        for ev in evaluators.values():
+            for _ in range(WARMUP_CALLS):
+                ev.evaluate(obs, mask)
+            _time_calls(ev, obs, mask, WARMUP_SECONDS)
+        rates: dict[str, list[float]] = {b: [] for b in backends}
+        for _ in range(rounds):
+            for backend, ev in evaluators.items():
+                calls, elapsed = _time_calls(ev, obs, mask, seconds / rounds)
+                rates[backend].append(calls / elapsed)
+        for backend in backends:
+            rate = float(np.median(rates[backend]))
+            rows.append({
+                "backend": backend,
+                "batch": batch,
+                "calls_per_s": rate,
+                "positions_per_s": rate * batch,
+                "ms_per_call": 1000.0 / rate,
+                "spread": max(rates[backend]) / min(rates[backend]),
+                "setup_s": setup[backend],
+                "load": os.getloadavg()[0],
+            })
+    eager = {r["batch"]: r["positions_per_s"] for r in rows if r["backend"] == "torch"}
+    for r in rows:
+        base = eager.get(r["batch"])
+        r["vs_torch"] = r["positions_per_s"] / base if base else None
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """Formats bench_inference rows as a text table, one line per (backend, batch)."""
+    header = (f"{'backend':<9} {'batch':>5} {'calls/s':>10} {'positions/s':>12} "
+              f"{'ms/call':>9} {'vs torch':>8} {'spread':>6} {'setup s':>8} {'load':>5}")
+    lines = [header, "-" * len(header)]
+    for r in sorted(rows, key=lambda r: (r["batch"], r["backend"])):
+        ratio = "-" if r["vs_torch"] is None else f"{r['vs_torch']:.2f}x"
+        lines.append(
+            f"{r['backend']:<9} {r['batch']:>5} {r['calls_per_s']:>10.1f} "
+            f"{r['positions_per_s']:>12.0f} {r['ms_per_call']:>9.3f} {ratio:>8} "
+            f"{r['spread']:>6.2f} {r['setup_s']:>8.2f} {r['load']:>5.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--obs-shape", type=int, nargs=3, default=(3, 6, 7))
+    p.add_argument("--num-actions", type=int, default=7)
+    p.add_argument("--blocks", type=int, default=5)
+    p.add_argument("--channels", type=int, default=64)
+    p.add_argument("--value-head", default="scalar")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=(1, 32, 128, 512))
+    p.add_argument("--backends", nargs="+", default=("torch", "torch_cl", "compile", "onnx"))
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args(argv)
+    config = NetworkConfig(blocks=args.blocks, channels=args.channels,
+                           value_head=args.value_head)
+    rows = bench_inference(tuple(args.obs_shape), args.num_actions, config,
+                           args.batch_sizes, args.backends, args.seconds,
+                           rounds=args.rounds)
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["bench_inference", "format_table"]
