@@ -1,0 +1,325 @@
+"""The `tabula` command: parse arguments, build settings, call a package.
+
+    tabula train   [--game NAME] [--run DIR] [--config FILE] [--set s.k=v ...] ...
+    tabula play    --game NAME [--checkpoint PATH] [--sims N] [--engine-first]
+    tabula analyze [--game NAME] [--checkpoint PATH] [--sims N]   (JSON lines on stdin)
+    tabula eval    --game NAME [--checkpoint PATH] --vs minimax|solved|mcts ...
+    tabula games
+    tabula bench   mcts|inference|selfplay [ARGS ...]
+
+User errors (bad game, config, checkpoint, run directory, file) print one
+line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
+(torch, numba) are imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Sequence
+
+BENCH_MODULES = {
+    "mcts": "engine.bench_mcts",
+    "inference": "engine.bench_inference",
+    "selfplay": "selfplay.bench",
+}
+DEFAULT_TRAIN_GAME = "tictactoe"
+DEFAULT_ANALYZE_GAME = "connect4"
+DEFAULT_MCTS_SIMS = 200
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _engine_options(p: argparse.ArgumentParser, game_help: str) -> None:
+    p.add_argument("--game", help=game_help)
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint file (default: the model shipped for the game)")
+    p.add_argument("--sims", type=_positive_int, metavar="N",
+                   help="simulations per move (default: the checkpoint's training setting)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tabula", description="Tabula: AlphaZero-style self-play, play and analysis.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train (or resume) a run")
+    p.add_argument("--game", help=f"game to learn (default {DEFAULT_TRAIN_GAME}, or the "
+                                  "saved game when resuming)")
+    p.add_argument("--run", metavar="DIR", help="run directory (default runs/<game>)")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML settings merged over the preset")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting (repeatable)")
+    p.add_argument("--minutes", type=float, help="wall-time budget (run.max_minutes)")
+    p.add_argument("--iterations", type=int, help="iteration budget (run.max_iterations)")
+    p.add_argument("--seed", type=int, help="run seed (run.seed; new runs only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("play", help="play against a checkpoint at a text prompt")
+    _engine_options(p, "game to play (default: the checkpoint's game)")
+    p.add_argument("--engine-first", action="store_true", help="the engine plays first")
+    p.set_defaults(func=_cmd_play)
+
+    p = sub.add_parser("analyze", help="JSON-lines analysis engine on stdin/stdout")
+    _engine_options(p, f"game (default: the checkpoint's, else {DEFAULT_ANALYZE_GAME})")
+    p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("eval", help="measure a checkpoint against exact play or a baseline")
+    _engine_options(p, "game (default: the checkpoint's game)")
+    p.add_argument("--vs", required=True, choices=("minimax", "solved", "mcts"),
+                   help="minimax: perfect-play check (tictactoe); solved: solved positions "
+                        "(connect4); mcts: games against open_spiel's rollout MCTS")
+    p.add_argument("--games", type=_positive_int, default=100, help="mcts: games (default 100)")
+    p.add_argument("--mcts-sims", type=_positive_int, default=1000,
+                   help="mcts: the baseline's simulations per move (default 1000)")
+    p.add_argument("--data", metavar="FILE", help="solved: positions file (JSONL)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("games", help="list the registered games")
+    p.set_defaults(func=_cmd_games)
+
+    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay --help")
+    p.add_argument("target", choices=sorted(BENCH_MODULES))
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
+    p.set_defaults(func=lambda a: _bench(a.target, a.args))
+    return parser
+
+
+# train -----------------------------------------------------------------------
+
+def _train_settings(args) -> tuple[str | None, dict]:
+    """The game the user named (or None) and the nested overrides dict."""
+    from selfplay import config as cfg
+
+    toml = cfg.load_toml(Path(args.config)) if args.config else {}
+    sets = cfg.parse_overrides(args.set)
+    named = {src: g for src, g in (("--game", args.game), ("--set game", sets.pop("game", None)),
+                                   ("--config", toml.pop("game", None))) if g is not None}
+    if len(set(named.values())) > 1:
+        raise cfg.ConfigError("conflicting game names: " + ", ".join(
+            f"{src} {g!r}" for src, g in named.items()))
+    overrides: dict = {}
+    for data in (toml, sets):
+        for section, values in data.items():
+            if isinstance(values, dict):
+                overrides.setdefault(section, {}).update(values)
+            else:
+                overrides[section] = values
+    run = {"max_minutes": args.minutes, "max_iterations": args.iterations, "seed": args.seed}
+    run = {k: v for k, v in run.items() if v is not None}
+    if run:
+        overrides.setdefault("run", {}).update(run)
+    return next(iter(named.values()), None), overrides
+
+
+def _cmd_train(args) -> int:
+    from games import get_game
+    from selfplay import config as cfg
+    from selfplay.loop import train
+
+    game, overrides = _train_settings(args)
+    run_dir = Path(args.run or f"runs/{(game or DEFAULT_TRAIN_GAME).replace('/', '_')}")
+    if (run_dir / "config.toml").exists():
+        if args.seed is not None:
+            print("tabula: note: --seed is ignored when resuming a run", file=sys.stderr)
+        config = cfg.TrainConfig(game=game) if game else None
+        summary = train(config, run_dir, overrides=overrides, progress=not args.no_progress)
+    else:
+        game = game or DEFAULT_TRAIN_GAME
+        get_game(game)  # Unknown names fail here, before anything is written.
+        config = cfg.merge(cfg.preset(game), overrides)
+        summary = train(config, run_dir, progress=not args.no_progress)
+    print(summary.line())
+    if summary.checkpoint is not None:
+        from arena import checkpoint_game
+
+        print(f"play against it: tabula play --game {checkpoint_game(summary.checkpoint)} "
+              f"--checkpoint {summary.checkpoint}")
+    return 0
+
+
+# play, analyze, eval ---------------------------------------------------------
+
+def _cmd_play(args) -> int:
+    from arena import TextSession, load_player, run_text
+
+    if args.game is None and args.checkpoint is None:
+        raise ValueError("play needs --game NAME (or --checkpoint PATH)")
+    player = load_player(args.game, args.checkpoint, args.sims, args.seed)
+    return run_text(TextSession(player.game, player, engine_first=args.engine_first))
+
+
+def _cmd_analyze(args) -> int:
+    from arena import AnalysisEngine, load_player, run_analysis
+
+    player = load_player(args.game, args.checkpoint, args.sims, args.seed,
+                         default_game=DEFAULT_ANALYZE_GAME)
+    return run_analysis(AnalysisEngine(player.game, player, player.search.num_simulations))
+
+
+def _cmd_eval(args) -> int:
+    from arena import load_player
+
+    if args.game is None and args.checkpoint is None:
+        raise ValueError("eval needs --game NAME (or --checkpoint PATH)")
+    sims = DEFAULT_MCTS_SIMS if args.sims is None and args.vs == "mcts" else args.sims
+    player = load_player(args.game, args.checkpoint, sims, args.seed)
+    name = player.game.info.name
+    print(f"{player.name} ({name}), {player.search.root_mode} search, "
+          f"{player.search.num_simulations} simulations")
+    if args.vs == "minimax":
+        return _eval_minimax(player, name)
+    if args.vs == "solved":
+        return _eval_solved(player, name, args.data)
+    return _eval_mcts(player, args)
+
+
+def _eval_minimax(player, name: str) -> int:
+    from arena import check_perfect
+
+    if name != "tictactoe":
+        raise ValueError(f"--vs minimax needs tictactoe (a game small enough to solve), not "
+                         f"{name}; use --vs solved for connect4")
+    report = check_perfect(player.game, player)
+    for history, action, before, after in report.examples:
+        state = player.game.new_initial_state()
+        moves = []
+        for a in history:
+            moves.append(state.action_to_text(a))
+            state.apply(a)
+        print(f"  after [{' '.join(moves)}]: played {state.action_to_text(action)}, "
+              f"value {before:+d} -> {after:+d}")
+    print(report.line())
+    return 0
+
+
+def _eval_solved(player, name: str, data: str | None) -> int:
+    from arena import DEFAULT_DATA, evaluate_solved, load_positions
+
+    if name != "connect4":
+        raise ValueError(f"--vs solved needs connect4, not {name}")
+    if data is None:
+        if not DEFAULT_DATA.exists():
+            raise ValueError(f"give --data FILE (the default {DEFAULT_DATA} does not exist)")
+        data = DEFAULT_DATA
+    positions = load_positions(data)
+    report = evaluate_solved(player.game, player, positions)
+    print(f"{len(positions)} solved positions from {data}; keeps = keeps the win/draw/loss, "
+          "best = an optimal move; pol = the network prior's argmax")
+    print(report.table())
+    return 0
+
+
+def _eval_mcts(player, args) -> int:
+    from arena import make_bot, play_match
+
+    bot = make_bot(player.game, args.mcts_sims, args.seed)
+    result = play_match(player.game, player, bot, args.games, progress=not args.no_progress)
+    print(result.line(f"open_spiel MCTS ({args.mcts_sims} simulations, random rollouts)"))
+    return 0
+
+
+# games, bench ----------------------------------------------------------------
+
+def _cmd_games(args) -> int:
+    from games import GameError, game_names, get_game
+
+    rows = [("name", "actions", "observation", "players", "symmetries")]
+    notes = []
+    for name in game_names():
+        if name.endswith("<name>"):
+            notes.append(f"{name}: a family; give the member name, e.g. {name[:-6]}<member>")
+            continue
+        try:
+            info = get_game(name).info
+        except (GameError, ImportError) as e:
+            notes.append(f"{name}: unavailable ({_one_line(e)})")
+            continue
+        rows.append((info.name, str(info.num_actions),
+                     "x".join(map(str, info.observation_shape)), str(info.num_players),
+                     str(info.num_symmetries)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for note in notes:
+        print(note)
+    return 0
+
+
+def _bench(target: str, argv: Sequence[str]) -> int:
+    module_name = BENCH_MODULES[target]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and module_name.startswith(e.name):
+            raise ValueError(f"bench {target} is not available ({module_name} is missing)") \
+                from None
+        raise
+    main_fn = getattr(module, "main", None)
+    if main_fn is None:
+        if target != "inference":
+            raise ValueError(f"bench {target} is not available ({module_name} has no main)")
+        main_fn = _bench_inference_main
+    rc = main_fn(list(argv))
+    return int(rc or 0)
+
+
+def _bench_inference_main(argv: list[str]) -> int:
+    """Adaptor for an engine.bench_inference without main(): default sizes, printed table."""
+    from engine.bench_inference import bench_inference, format_table
+    from engine.networks import NetworkConfig
+
+    if argv:
+        raise ValueError("this engine.bench_inference takes no arguments")
+    print(format_table(bench_inference((3, 6, 7), 7, NetworkConfig())))
+    return 0
+
+
+# entry point -----------------------------------------------------------------
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _user_errors() -> tuple[type, ...]:
+    """Exception types that are the user's to fix (ValueError covers Game/Config/Run/Replay)."""
+    errors: list[type] = [ValueError, OSError]
+    # CheckpointError is not a ValueError; it can only be raised once its module is loaded.
+    checkpoint_format = sys.modules.get("checkpoints.format")
+    if checkpoint_format is not None:
+        errors.append(checkpoint_format.CheckpointError)
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; returns the exit status (0 ok, 2 user error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in BENCH_MODULES:
+        # Bypass argparse so the benchmark sees its own options (and --help).
+        run = lambda: _bench(argv[1], argv[2:])  # noqa: E731
+    else:
+        args = parser.parse_args(argv)
+        run = lambda: args.func(args)  # noqa: E731
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("tabula: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if not isinstance(e, _user_errors()):
+            raise
+        print(f"tabula: error: {_one_line(e)}", file=sys.stderr)
+        return 2
