@@ -18,56 +18,32 @@ import math
 import numpy as np
 from numba import njit
 
-from engine.gumbel import completed_q, gumbel_interior_action, gumbel_root_action
 from engine.tree import ILLEGAL, NO_PARENT, ROOT, UNVISITED
 
 MODE_PUCT = 0
 MODE_GUMBEL = 1
 
 
-@njit(cache=True, nogil=True, inline="always")
-def normalize_q(q, lo, hi):
-    """Maps Q to [0, 1] with the tree's bounds (unchanged while the bounds are empty)."""
-    if hi > lo:
-        return (q - lo) / (hi - lo)
-    return q
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _set_priors(tree, b, node, logits, mask):
-    """Masked softmax of `logits` (float32[A]) into the node's priors and children."""
-    num_actions = logits.shape[0]
-    top = -np.inf
-    for a in range(num_actions):
-        if mask[a] and logits[a] > top:
-            top = logits[a]
-    total = 0.0
-    for a in range(num_actions):
-        if mask[a]:
-            p = math.exp(logits[a] - top)
-            tree.prior[b, node, a] = p
-            tree.children[b, node, a] = UNVISITED
-            total += p
-        else:
-            tree.prior[b, node, a] = 0.0
-            tree.children[b, node, a] = ILLEGAL
-    if total > 0.0:
-        for a in range(num_actions):
-            tree.prior[b, node, a] /= total
+@njit(cache=True, nogil=True)
+def _set_priors(prior, children, b, node, probs, mask):
+    """Copies the policy `probs` (float32[A], 0 where illegal) into the node."""
+    for a in range(probs.shape[0]):
+        prior[b, node, a] = probs[a]
+        children[b, node, a] = UNVISITED if mask[a] else ILLEGAL
 
 
 @njit(cache=True, nogil=True)
-def expand_roots(tree, logits, values, masks):
+def expand_roots(tree, probs, values, masks):
     """Expands node 0 of every tree with the evaluator's output.
 
     Args:
       tree: Tree with B trees.
-      logits: float32[B, A] raw policy logits.
+      probs: float32[B, A] policy (masked softmax, see masked_softmax).
       values: float32[B] value for the player to move.
       masks: bool[B, A] legal actions (a root without any is marked terminal).
     """
     for b in range(tree.visit_count.shape[0]):
-        _set_priors(tree, b, ROOT, logits[b], masks[b])
+        _set_priors(tree.prior, tree.children, b, ROOT, probs[b], masks[b])
         tree.raw_value[b, ROOT] = values[b]
         tree.value_sum[b, ROOT] = values[b]
         tree.visit_count[b, ROOT] = 1
@@ -90,73 +66,217 @@ def add_dirichlet_noise(tree, noise, fraction):
                                           + fraction * noise[b, a])
 
 
-@njit(cache=True, nogil=True, inline="always")
-def puct_action(tree, b, node, pb_c_init, pb_c_base, fpu_reduction, discount):
+@njit(cache=True, nogil=True)
+def puct_action(children, visit_count, virtual_count, value_sum, reward, prior, lo, hi,
+                b, node, pb_c_init, pb_c_base, fpu_reduction, discount):
     """AlphaZero's PUCT choice at `node`, counting pending (virtual) visits as losses.
 
-    Unvisited children get the parent's normalised value minus `fpu_reduction`.
-    Returns the action, or -1 if the node has no legal action.
+    score(a) = Qn(a) + pb_c * prior(a) * sqrt(N) / (1 + n(a)), with Q normalised
+    to [0, 1] by the bounds (lo, hi). Unvisited children get the parent's
+    normalised value minus `fpu_reduction`; a child with r real and v pending
+    visits gets Qn * r / (r + v). Takes the tree's arrays rather than the tree
+    (this is the innermost loop). Returns the action, or -1 if none is legal.
     """
-    lo = tree.min_q[b]
-    hi = tree.max_q[b]
-    n_parent = tree.visit_count[b, node] + tree.virtual_count[b, node]
-    sqrt_n = math.sqrt(n_parent)
-    pb_c = pb_c_init + math.log((n_parent + pb_c_base + 1.0) / pb_c_base)
-    parent_q = normalize_q(tree.value_sum[b, node] / max(tree.visit_count[b, node], 1), lo, hi)
-    fpu = parent_q - fpu_reduction
+    n_parent = visit_count[b, node] + virtual_count[b, node]
+    pb_c = (pb_c_init + math.log((n_parent + pb_c_base + 1.0) / pb_c_base)) * math.sqrt(n_parent)
+    if hi > lo:
+        offset, scale = lo, 1.0 / (hi - lo)
+    else:
+        offset, scale = 0.0, 1.0
+    fpu = (value_sum[b, node] / max(visit_count[b, node], 1) - offset) * scale - fpu_reduction
     best_action = -1
     best_score = -np.inf
-    for a in range(tree.prior.shape[2]):
-        child = tree.children[b, node, a]
+    for a in range(prior.shape[2]):
+        child = children[b, node, a]
         if child == ILLEGAL:
             continue
         if child == UNVISITED:
-            n = 0
-            q = fpu
+            score = fpu + pb_c * prior[b, node, a]
         else:
-            real = tree.visit_count[b, child]
-            n = real + tree.virtual_count[b, child]
-            q = 0.0
+            real = visit_count[b, child]
+            n = real + virtual_count[b, child]
+            score = pb_c * prior[b, node, a] / (1.0 + n)
             if real > 0:
-                value = tree.value_sum[b, child] / real
-                q = normalize_q(tree.reward[b, child] + discount * value, lo, hi) * real / n
-        score = q + pb_c * tree.prior[b, node, a] * sqrt_n / (1.0 + n)
+                q = reward[b, child] + discount * value_sum[b, child] / real
+                score += (q - offset) * scale * real / n
         if score > best_score:
             best_score = score
             best_action = a
     return best_action
 
 
-@njit(cache=True, nogil=True, inline="always")
-def backup(tree, b, node, value, discount, update_bounds, remove_virtual):
+@njit(cache=True, nogil=True)
+def completed_q(children, visit_count, value_sum, reward, prior, raw_value, b, node,
+                discount, c_visit, c_scale, out):
+    """sigma(completed Q) of every legal child of `node` into `out` (float64[A]).
+
+    Visited children keep their Q = reward + discount * V(child); unvisited ones
+    get the mixed value (raw value and prior-weighted visited Q, as in mctx).
+    The completed values are rescaled to [0, 1] over the legal actions, then
+    scaled by (c_visit + max visits) * c_scale. Illegal entries are set to 0.
+
+    Returns:
+      sigma of the mixed value, the entry shared by all unvisited children.
+    """
+    sum_visits = 0
+    max_visits = 0
+    sum_probs = 0.0
+    weighted = 0.0
+    lo = np.inf
+    hi = -np.inf
+    any_unvisited = False
+    for a in range(prior.shape[2]):
+        child = children[b, node, a]
+        if child == ILLEGAL:
+            continue
+        if child >= 0 and visit_count[b, child] > 0:
+            n = visit_count[b, child]
+            q = reward[b, child] + discount * value_sum[b, child] / n
+            out[a] = q
+            p = max(prior[b, node, a], 1e-30)
+            sum_visits += n
+            sum_probs += p
+            weighted += p * q
+            max_visits = max(max_visits, n)
+            lo = min(lo, q)
+            hi = max(hi, q)
+        else:
+            any_unvisited = True
+    mixed = raw_value[b, node]
+    if sum_visits > 0:
+        mixed = (mixed + sum_visits * weighted / sum_probs) / (1.0 + sum_visits)
+    if any_unvisited:
+        lo = min(lo, mixed)
+        hi = max(hi, mixed)
+    scale = (c_visit + max_visits) * c_scale / max(hi - lo, 1e-8)
+    for a in range(prior.shape[2]):
+        child = children[b, node, a]
+        if child == ILLEGAL:
+            out[a] = 0.0
+        elif child >= 0 and visit_count[b, child] > 0:
+            out[a] = (out[a] - lo) * scale
+        else:
+            out[a] = (mixed - lo) * scale
+    return (mixed - lo) * scale
+
+
+@njit(cache=True, nogil=True)
+def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, prior,
+                       raw_value, gumbel_logits, b, discount, c_visit, c_scale,
+                       considered_table, scratch):
+    """The root action of the next simulation under sequential halving.
+
+    Among legal actions whose visit count (pending ones included) equals the
+    schedule's value for this simulation, the argmax of
+    gumbel + logits + sigma(completed Q). If none qualifies (possible when
+    descents collide), the least visited action by the same score.
+    """
+    completed_q(children, visit_count, value_sum, reward, prior, raw_value, b, ROOT,
+                discount, c_visit, c_scale, scratch)
+    num_actions = prior.shape[2]
+    num_legal = 0
+    simulation = 0
+    for a in range(num_actions):
+        child = children[b, ROOT, a]
+        if child >= 0:
+            simulation += visit_count[b, child] + virtual_count[b, child]
+        if child != ILLEGAL:
+            num_legal += 1
+    m = min(considered_table.shape[0] - 1, num_legal)
+    target = considered_table[m, min(simulation, considered_table.shape[1] - 1)]
+    best = -1
+    best_score = -np.inf
+    fallback = -1
+    fallback_key = np.inf
+    for a in range(num_actions):
+        child = children[b, ROOT, a]
+        if child == ILLEGAL:
+            continue
+        score = gumbel_logits[b, a] + scratch[a]
+        n = visit_count[b, child] + virtual_count[b, child] if child >= 0 else 0
+        if n == target and score > best_score:
+            best_score = score
+            best = a
+        key = n * 1e6 - score
+        if key < fallback_key:
+            fallback_key = key
+            fallback = a
+    return best if best >= 0 else fallback
+
+
+@njit(cache=True, nogil=True)
+def gumbel_interior_action(children, visit_count, virtual_count, value_sum, reward, prior,
+                           raw_value, b, node, discount, c_visit, c_scale, scratch):
+    """Deterministic Gumbel selection below the root: argmax pi'(a) - N(a) / (1 + sum N).
+
+    pi' = softmax(logits + sigma) is computed as prior * exp(sigma - max sigma),
+    normalised; unvisited children share one sigma, hence one exp.
+    """
+    sigma_mixed = completed_q(children, visit_count, value_sum, reward, prior, raw_value,
+                              b, node, discount, c_visit, c_scale, scratch)
+    num_actions = prior.shape[2]
+    top = -np.inf
+    total_visits = 0
+    for a in range(num_actions):
+        child = children[b, node, a]
+        if child != ILLEGAL:
+            top = max(top, scratch[a])
+        if child >= 0:
+            total_visits += visit_count[b, child] + virtual_count[b, child]
+    e_mixed = math.exp(sigma_mixed - top)
+    z = 0.0
+    for a in range(num_actions):
+        child = children[b, node, a]
+        if child == ILLEGAL:
+            continue
+        e = math.exp(scratch[a] - top) if child >= 0 and visit_count[b, child] > 0 else e_mixed
+        scratch[a] = prior[b, node, a] * e
+        z += scratch[a]
+    best = -1
+    best_score = -np.inf
+    inv = 1.0 / (1.0 + total_visits)
+    for a in range(num_actions):
+        child = children[b, node, a]
+        if child == ILLEGAL:
+            continue
+        n = visit_count[b, child] + virtual_count[b, child] if child >= 0 else 0
+        score = scratch[a] / z - n * inv
+        if score > best_score:
+            best_score = score
+            best = a
+    return best
+
+
+@njit(cache=True, nogil=True)
+def backup(visit_count, virtual_count, value_sum, reward, parent, min_q, max_q, b, node,
+           value, discount, update_bounds, remove_virtual):
     """Adds `value` (for the player to move at `node`) to the node and its ancestors.
 
-    Each step up applies Q = reward + discount * value. With `remove_virtual`,
-    one pending visit is taken off every node of the path.
+    Each step up applies Q = reward + discount * value. With `update_bounds`,
+    the Q of every node on the path widens the tree's min-max bounds. With
+    `remove_virtual`, one pending visit is taken off every node of the path.
     """
     while True:
         if remove_virtual:
-            tree.virtual_count[b, node] -= 1
-        tree.value_sum[b, node] += value
-        tree.visit_count[b, node] += 1
-        parent = tree.parent[b, node]
-        if parent == NO_PARENT:
+            virtual_count[b, node] -= 1
+        value_sum[b, node] += value
+        visit_count[b, node] += 1
+        up = parent[b, node]
+        if up == NO_PARENT:
             break
         if update_bounds:
-            q = tree.reward[b, node] + discount * tree.value_sum[b, node] / tree.visit_count[b, node]
-            if q < tree.min_q[b]:
-                tree.min_q[b] = q
-            if q > tree.max_q[b]:
-                tree.max_q[b] = q
-        value = tree.reward[b, node] + discount * value
-        node = parent
+            q = reward[b, node] + discount * value_sum[b, node] / visit_count[b, node]
+            min_q[b] = min(min_q[b], q)
+            max_q[b] = max(max_q[b], q)
+        value = reward[b, node] + discount * value
+        node = up
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _undo_virtual(tree, b, node):
+@njit(cache=True, nogil=True)
+def _undo_virtual(virtual_count, parent, b, node):
     while node != NO_PARENT:
-        tree.virtual_count[b, node] -= 1
-        node = tree.parent[b, node]
+        virtual_count[b, node] -= 1
+        node = parent[b, node]
 
 
 @njit(cache=True, nogil=True)
@@ -179,8 +299,9 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
     Returns:
       The number of simulations used (leaves plus terminal visits).
     """
-    num_trees = tree.visit_count.shape[0]
-    capacity = tree.visit_count.shape[1]
+    children, visit_count, virtual_count = tree.children, tree.visit_count, tree.virtual_count
+    num_nodes, expanded, terminal = tree.num_nodes, tree.expanded, tree.terminal
+    num_trees, capacity = visit_count.shape
     used = 0
     for b in range(num_trees):
         for k in range(leaves_per_tree):
@@ -189,40 +310,46 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
             leaf_node[slot] = -1
             leaf_parent[slot] = -1
             leaf_action[slot] = -1
-            if tree.terminal[b, ROOT] or tree.num_nodes[b] >= capacity:
+            if terminal[b, ROOT] or num_nodes[b] >= capacity:
                 continue
             node = ROOT
-            tree.virtual_count[b, node] += 1
+            virtual_count[b, node] += 1
             while True:
-                if mode == MODE_GUMBEL:
-                    if node == ROOT:
-                        a = gumbel_root_action(tree, b, discount, c_visit, c_scale,
-                                               considered_table, scratch)
-                    else:
-                        a = gumbel_interior_action(tree, b, node, discount, c_visit,
-                                                   c_scale, scratch)
+                if mode == MODE_PUCT:
+                    a = puct_action(children, visit_count, virtual_count, tree.value_sum,
+                                    tree.reward, tree.prior, tree.min_q[b], tree.max_q[b],
+                                    b, node, pb_c_init, pb_c_base, fpu_reduction, discount)
+                elif node == ROOT:
+                    a = gumbel_root_action(children, visit_count, virtual_count,
+                                           tree.value_sum, tree.reward, tree.prior,
+                                           tree.raw_value, tree.gumbel_logits, b, discount,
+                                           c_visit, c_scale, considered_table, scratch)
                 else:
-                    a = puct_action(tree, b, node, pb_c_init, pb_c_base, fpu_reduction,
-                                    discount)
-                child = tree.children[b, node, a]
+                    a = gumbel_interior_action(children, visit_count, virtual_count,
+                                               tree.value_sum, tree.reward, tree.prior,
+                                               tree.raw_value, b, node, discount, c_visit,
+                                               c_scale, scratch)
+                child = children[b, node, a]
                 if child == UNVISITED:
-                    child = tree.num_nodes[b]
-                    tree.num_nodes[b] += 1
-                    tree.children[b, node, a] = child
+                    child = num_nodes[b]
+                    num_nodes[b] += 1
+                    children[b, node, a] = child
                     tree.parent[b, child] = node
                     tree.action[b, child] = a
-                    tree.virtual_count[b, child] += 1
+                    virtual_count[b, child] += 1
                     leaf_parent[slot] = node
                     leaf_node[slot] = child
                     leaf_action[slot] = a
                     used += 1
                     break
-                tree.virtual_count[b, child] += 1
-                if not tree.expanded[b, child]:
-                    _undo_virtual(tree, b, child)
+                virtual_count[b, child] += 1
+                if not expanded[b, child]:
+                    _undo_virtual(virtual_count, tree.parent, b, child)
                     break
-                if tree.terminal[b, child]:
-                    backup(tree, b, child, 0.0, discount, update_bounds, True)
+                if terminal[b, child]:
+                    backup(visit_count, virtual_count, tree.value_sum, tree.reward, tree.parent,
+                           tree.min_q, tree.max_q, b, child, 0.0, discount, update_bounds,
+                           True)
                     used += 1
                     break
                 node = child
@@ -230,13 +357,14 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
 
 
 @njit(cache=True, nogil=True)
-def expand_and_backup(tree, leaf_tree, leaf_node, logits, values, masks, rewards,
+def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
                       terminals, discount, update_bounds):
     """Expands evaluated leaves and backs their values up to the roots.
 
     Args:
       leaf_tree, leaf_node: int32[L] from select_leaves (leaf_node < 0 skipped).
-      logits: float32[L, A]; values: float32[L] (ignored for terminal leaves).
+      probs: float32[L, A] policies (masked softmax); values: float32[L] (ignored for
+        terminal leaves).
       masks: bool[L, A]; rewards: float32[L] for the mover; terminals: bool[L].
     """
     for l in range(leaf_tree.shape[0]):
@@ -250,10 +378,11 @@ def expand_and_backup(tree, leaf_tree, leaf_node, logits, values, masks, rewards
             tree.terminal[b, node] = True
             value = 0.0
         else:
-            _set_priors(tree, b, node, logits[l], masks[l])
+            _set_priors(tree.prior, tree.children, b, node, probs[l], masks[l])
             value = values[l]
         tree.raw_value[b, node] = value
-        backup(tree, b, node, value, discount, update_bounds, True)
+        backup(tree.visit_count, tree.virtual_count, tree.value_sum, tree.reward, tree.parent,
+               tree.min_q, tree.max_q, b, node, value, discount, update_bounds, True)
 
 
 @njit(cache=True, nogil=True)
@@ -291,7 +420,8 @@ def gumbel_results(tree, discount, c_visit, c_scale, action_out, policy_out, scr
     """
     num_actions = tree.prior.shape[2]
     for b in range(tree.visit_count.shape[0]):
-        completed_q(tree, b, ROOT, discount, c_visit, c_scale, scratch)
+        completed_q(tree.children, tree.visit_count, tree.value_sum, tree.reward, tree.prior,
+                    tree.raw_value, b, ROOT, discount, c_visit, c_scale, scratch)
         max_visits = 0
         for a in range(num_actions):
             child = tree.children[b, ROOT, a]

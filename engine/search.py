@@ -106,6 +106,21 @@ class Timings:
         return self.evaluations / max(self.batches, 1)
 
 
+def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Softmax over legal actions, 0 elsewhere (vectorised: cheaper than in a kernel).
+
+    Args:
+      logits: float[L, A]; mask: bool[L, A].
+    Returns:
+      float32[L, A]; rows without a legal action are all 0.
+    """
+    x = np.where(mask, logits, -np.inf).astype(np.float32, copy=False)
+    top = x.max(axis=1, keepdims=True)
+    e = np.exp(x - np.where(np.isfinite(top), top, 0.0))
+    total = e.sum(axis=1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
 def _dirichlet(rng: np.random.Generator, alpha: float, mask: np.ndarray) -> np.ndarray:
     g = rng.gamma(alpha, size=mask.shape) * mask
     total = g.sum(axis=1, keepdims=True)
@@ -147,7 +162,7 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
     t.evaluations += num_trees
     t.batches += 1
     root_mask = mask[:num_trees].copy()
-    kernels.expand_roots(tree, logits.astype(np.float32, copy=False),
+    kernels.expand_roots(tree, masked_softmax(logits, root_mask),
                          values.astype(np.float32, copy=False), root_mask)
     if add_noise:
         if rng is None:
@@ -168,7 +183,7 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
     leaf_action = np.zeros(leaves, np.int32)
     rewards = np.zeros(leaves, np.float32)
     terminals = np.zeros(leaves, np.bool_)
-    all_logits = np.zeros((leaves, num_actions), np.float32)
+    all_probs = np.zeros((leaves, num_actions), np.float32)
     all_values = np.zeros(leaves, np.float32)
     scratch = np.zeros(num_actions, np.float64)
     discount = float(config.discount)
@@ -191,12 +206,12 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
         todo = np.flatnonzero((leaf_node >= 0) & ~terminals)
         if len(todo):
             lg, vl = evaluator.evaluate(obs[todo], mask[todo])
-            all_logits[todo] = lg
+            all_probs[todo] = masked_softmax(lg, mask[todo])
             all_values[todo] = vl
             t.evaluations += len(todo)
             t.batches += 1
         t3 = time.perf_counter()
-        kernels.expand_and_backup(tree, leaf_tree, leaf_node, all_logits, all_values,
+        kernels.expand_and_backup(tree, leaf_tree, leaf_node, all_probs, all_values,
                                   mask[:leaves], rewards, terminals, discount, False)
         t4 = time.perf_counter()
         t.tree_s += (t1 - t0) + (t4 - t3)
