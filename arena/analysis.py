@@ -166,12 +166,15 @@ def _reader(stdin: TextIO, lines: queue.Queue) -> None:
     lines.put(_EOF)
 
 
-def run_analysis(engine: AnalysisEngine, stdin: TextIO = sys.stdin,
-                 stdout: TextIO = sys.stdout, max_batch: int = MAX_BATCH) -> int:
+def run_analysis(engine: AnalysisEngine, stdin: TextIO | None = None,
+                 stdout: TextIO | None = None, max_batch: int = MAX_BATCH) -> int:
     """Answers queries until EOF; returns exit code 0. Blocks.
 
-    Blank lines are ignored. Answers are flushed after each batch.
+    Blank lines are ignored. Answers are flushed after each batch. stdin and
+    stdout default to sys.stdin and sys.stdout at call time.
     """
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_reader, args=(stdin, lines), daemon=True).start()
     eof = False

@@ -162,9 +162,14 @@ def _one_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def run_text(session: TextSession, stdin: TextIO = sys.stdin,
-             stdout: TextIO = sys.stdout) -> int:
-    """Reads lines until the game ends, 'quit' or EOF; returns exit code 0. Blocks."""
+def run_text(session: TextSession, stdin: TextIO | None = None,
+             stdout: TextIO | None = None) -> int:
+    """Reads lines until the game ends, 'quit' or EOF; returns exit code 0. Blocks.
+
+    stdin and stdout default to sys.stdin and sys.stdout at call time.
+    """
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
     prompt = "> " if stdin.isatty() else ""
     stdout.write(session.start() + "\n")
     while not session.done:
