@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 UCT_C = 2.0
 N_ROLLOUTS = 1
 MAX_MEMORY_MB = 1000
+Z95 = 1.959964
 
 
 @dataclass
@@ -34,14 +35,20 @@ class MatchResult:
         return self.wins + self.draws + self.losses
 
     def score_interval(self) -> tuple[float, float, float]:
-        """(score, low, high): mean score and its 95% normal-approximation interval."""
+        """(score, low, high): the mean score and its 95% Wilson interval.
+
+        Wilson's interval assumes win/loss outcomes; draws only lower the true
+        variance, so with draws the interval is conservative. Unlike the normal
+        approximation it stays sensible at scores of 0 and 1.
+        """
         n = len(self.scores)
         if n == 0:
             return 0.0, 0.0, 1.0
-        mean = sum(self.scores) / n
-        var = sum((s - mean) ** 2 for s in self.scores) / max(n - 1, 1)
-        half = 1.96 * math.sqrt(var / n)
-        return mean, max(0.0, mean - half), min(1.0, mean + half)
+        p = sum(self.scores) / n
+        z2 = Z95 * Z95
+        centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+        half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+        return p, max(0.0, centre - half), min(1.0, centre + half)
 
     def line(self, opponent: str) -> str:
         score, low, high = self.score_interval()

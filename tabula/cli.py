@@ -173,6 +173,8 @@ def _cmd_eval(args) -> int:
 
     if args.game is None and args.checkpoint is None:
         raise ValueError("eval needs --game NAME (or --checkpoint PATH)")
+    if args.vs == "solved":  # Read the data first: a bad file fails before the model loads.
+        data, positions = _solved_positions(args.data)
     sims = DEFAULT_MCTS_SIMS if args.sims is None and args.vs == "mcts" else args.sims
     player = load_player(args.game, args.checkpoint, sims, args.seed)
     name = player.game.info.name
@@ -181,7 +183,7 @@ def _cmd_eval(args) -> int:
     if args.vs == "minimax":
         return _eval_minimax(player, name)
     if args.vs == "solved":
-        return _eval_solved(player, name, args.data)
+        return _eval_solved(player, name, data, positions)
     return _eval_mcts(player, args)
 
 
@@ -204,16 +206,21 @@ def _eval_minimax(player, name: str) -> int:
     return 0
 
 
-def _eval_solved(player, name: str, data: str | None) -> int:
-    from arena import DEFAULT_DATA, evaluate_solved, load_positions
+def _solved_positions(data: str | None):
+    from arena import DEFAULT_DATA, load_positions
 
-    if name != "connect4":
-        raise ValueError(f"--vs solved needs connect4, not {name}")
     if data is None:
         if not DEFAULT_DATA.exists():
             raise ValueError(f"give --data FILE (the default {DEFAULT_DATA} does not exist)")
         data = DEFAULT_DATA
-    positions = load_positions(data)
+    return data, load_positions(data)
+
+
+def _eval_solved(player, name: str, data, positions) -> int:
+    from arena import evaluate_solved
+
+    if name != "connect4":
+        raise ValueError(f"--vs solved needs connect4, not {name}")
     report = evaluate_solved(player.game, player, positions)
     print(f"{len(positions)} solved positions from {data}; keeps = keeps the win/draw/loss, "
           "best = an optimal move; pol = the network prior's argmax")
@@ -271,7 +278,11 @@ def _bench(target: str, argv: Sequence[str]) -> int:
         if target != "inference":
             raise ValueError(f"bench {target} is not available ({module_name} has no main)")
         main_fn = _bench_inference_main
-    rc = main_fn(list(argv))
+    program, sys.argv[0] = sys.argv[0], f"tabula bench {target}"  # for the bench's usage text
+    try:
+        rc = main_fn(list(argv))
+    finally:
+        sys.argv[0] = program
     return int(rc or 0)
 
 

@@ -31,10 +31,16 @@ def test_colours_alternate_and_results_count_for_the_engine():
     assert score == pytest.approx(0.6) and 0.0 <= low < score < high <= 1.0
 
 
-def test_score_interval_of_all_draws_is_a_point():
-    result = MatchResult(draws=4, scores=[0.5] * 4)
-    assert result.score_interval() == (0.5, 0.5, 0.5)
-    assert "W 0 D 4 L 0" in result.line("x")
+def test_score_interval_is_wilson():
+    # 7 of 10: Wilson's 95% interval is 0.3968..0.8922 (textbook value).
+    result = MatchResult(wins=7, losses=3, scores=[1.0] * 7 + [0.0] * 3)
+    score, low, high = result.score_interval()
+    assert score == pytest.approx(0.7)
+    assert (low, high) == (pytest.approx(0.3968, abs=1e-4), pytest.approx(0.8922, abs=1e-4))
+    # All losses: the interval still has width.
+    _, low, high = MatchResult(losses=4, scores=[0.0] * 4).score_interval()
+    assert low == 0.0 and 0.4 < high < 0.5
+    assert "W 0 D 0 L 4" in MatchResult(losses=4, scores=[0.0] * 4).line("x")
 
 
 def test_open_spiel_bot_plays_real_games():
