@@ -47,6 +47,7 @@ def bench_inference(
     seconds: float = 2.0,
     seed: int = 0,
     rounds: int = 5,
+    threads: int | None = None,
 ) -> list[dict]:
     """Measures forward passes/s and positions/s per backend and batch size.
 
@@ -55,7 +56,8 @@ def bench_inference(
     CPUs here vary by 2x over seconds); each rate is the median over rounds.
     Blocks for about len(backends) * len(batch_sizes) * seconds, plus
     warm-up and export/compile time ('compile' spends tens of seconds per new
-    shape). Sets torch's thread count to os.cpu_count().
+    shape). Sets torch's thread count (and onnxruntime's) to `threads`,
+    default os.cpu_count().
 
     Returns:
       One dict per (backend, batch): backend, batch, calls_per_s,
@@ -66,14 +68,15 @@ def bench_inference(
       and vs_torch (positions/s over eager torch's at that batch, or None
       when 'torch' was not measured).
     """
-    torch.set_num_threads(os.cpu_count() or 1)
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = PolicyValueNet(obs_shape, num_actions, net_config).eval()
     evaluators, setup = {}, {}
     for backend in backends:
         t0 = time.perf_counter()
-        evaluators[backend] = make_evaluator(net, backend)
+        evaluators[backend] = make_evaluator(net, backend, threads=threads)
         setup[backend] = time.perf_counter() - t0
     rows: list[dict] = []
     for batch in batch_sizes:
@@ -99,6 +102,7 @@ def bench_inference(
                 "spread": max(rates[backend]) / min(rates[backend]),
                 "setup_s": setup[backend],
                 "load": os.getloadavg()[0],
+                "threads": threads,
             })
     eager = {r["batch"]: r["positions_per_s"] for r in rows if r["backend"] == "torch"}
     for r in rows:
@@ -111,7 +115,8 @@ def format_table(rows: list[dict]) -> str:
     """Formats bench_inference rows as a text table, one line per (backend, batch)."""
     header = (f"{'backend':<9} {'batch':>5} {'calls/s':>10} {'positions/s':>12} "
               f"{'ms/call':>9} {'vs torch':>8} {'spread':>6} {'setup s':>8} {'load':>5}")
-    lines = [header, "-" * len(header)]
+    threads = sorted({r.get("threads") for r in rows} - {None})
+    lines = [f"threads: {', '.join(map(str, threads)) or '?'}", header, "-" * len(header)]
     for r in sorted(rows, key=lambda r: (r["batch"], r["backend"])):
         ratio = "-" if r["vs_torch"] is None else f"{r['vs_torch']:.2f}x"
         lines.append(
@@ -132,12 +137,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--backends", nargs="+", default=("torch", "torch_cl", "compile", "onnx"))
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None, help="default: os.cpu_count()")
     args = p.parse_args(argv)
     config = NetworkConfig(blocks=args.blocks, channels=args.channels,
                            value_head=args.value_head)
     rows = bench_inference(tuple(args.obs_shape), args.num_actions, config,
                            args.batch_sizes, args.backends, args.seconds,
-                           rounds=args.rounds)
+                           rounds=args.rounds, threads=args.threads)
     print(format_table(rows))
 
 

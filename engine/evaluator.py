@@ -11,8 +11,10 @@ Backends (chosen by measurement, see engine/bench_inference.py):
   * 'torch_cl' - eager PyTorch with channels_last memory format.
   * 'compile'  - torch.compile (inductor); the first call of each new batch
                  shape compiles for tens of seconds on a CPU.
-  * 'auto'     - 'onnx', the fastest measured on this CPU at every batch size
-                 from 1 to 512 for the Connect Four network.
+  * 'auto'     - 'onnx' on CPU (torch for a CUDA net): fastest measured on
+                 this 2-core CPU at every batch size from 1 to 512 for the
+                 Connect Four net (5x64), with 1 and 2 threads: 4x eager
+                 torch at batch 1, 1.4-2x at 32-512 (1 thread).
 
 Every evaluator snapshots the network at construction (a deep copy in eval
 mode), so training the original afterwards does not change it; build a new
