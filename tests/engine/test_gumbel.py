@@ -1,0 +1,264 @@
+"""Tests of Gumbel search: the sequential-halving schedule (engine/gumbel.py) and the
+Gumbel selection and result kernels (engine/kernels.py, MODE_GUMBEL).
+
+Hand computations use mctx's defaults c_visit = 50, c_scale = 0.1:
+  sigma(q) = (c_visit + max_a N(a)) * c_scale * q_hat,
+  q_hat = completed Q rescaled to [0, 1] over the legal actions,
+  unvisited actions completed with the mixed value
+  (raw_value + sum N * sum_visited p q / sum_visited p) / (1 + sum N).
+Every Q below is reward + discount * V(child) with discount -1; children that
+end the game have V = 0, so their Q is their reward.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from engine import kernels
+from engine.gumbel import considered_visits_table
+from engine.tree import ILLEGAL, ROOT, UNVISITED, new_tree
+from tests.engine.test_kernels import action_sequence, child_visits, drive, set_root_gumbel
+from tests.reference_mcts import RefConfig, TableGame, considered_visits
+
+# ---------------------------------------------------------------------------
+# The considered-visits table.
+
+
+def test_considered_visits_table_small_cases_by_hand():
+    # The paper's schedule: ceil(log2 m) phases, each phase gets n / ceil(log2 m)
+    # simulations split evenly among the remaining actions, then half remain.
+    # m=4, n=8: 2 phases of 4 simulations: 4 actions x 1 visit, then 2 x 2.
+    table = considered_visits_table(4, 8)
+    assert table.shape == (5, 8)
+    assert list(table[4]) == [0, 0, 0, 0, 1, 1, 2, 2]
+    # m=2, n=4: 1 phase of 4 simulations, 2 actions x 2 visits, one round each.
+    assert list(considered_visits_table(2, 4)[2]) == [0, 0, 1, 1]
+    # m=3, n=8: 2 phases (ceil log2 3): first floor(8 / (2*3)) = 1 round of 3,
+    # then 2 actions with floor(8 / (2*2)) = 2 rounds, then 2 more (budget left).
+    assert list(considered_visits_table(3, 8)[3]) == [0, 0, 0, 1, 1, 2, 2, 3]
+    # m=1 (and 0): the one action takes every simulation.
+    assert list(table[1]) == list(range(8))
+    assert list(table[0]) == list(range(8))
+    # m=4, n=2: fewer simulations than actions: the first two considered actions.
+    assert list(considered_visits_table(4, 2)[4]) == [0, 0]
+    # m=16, n=64 (mctx's defaults with 64 simulations): 4 phases of 16:
+    # 16 x 1, 8 x 2, 4 x 4, 2 x 8.
+    row = list(considered_visits_table(16, 64)[16])
+    expected = ([0] * 16 + [1] * 8 + [2] * 8 + [3] * 4 + [4] * 4 + [5] * 4 + [6] * 4
+                + [v for v in range(7, 15) for _ in range(2)])
+    assert row == expected
+
+
+def test_considered_visits_table_is_read_only():
+    table = considered_visits_table(4, 8)
+    with pytest.raises(ValueError):
+        table[0, 0] = 3
+
+
+def test_considered_visits_table_matches_reference_schedule():
+    for m_max in (1, 2, 3, 4, 5, 8, 16):
+        for n in (1, 2, 3, 7, 8, 16, 31, 50, 64, 100):
+            table = considered_visits_table(m_max, n)
+            for m in range(m_max + 1):
+                assert list(table[m]) == considered_visits(m, n), (m_max, n, m)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(m=st.integers(1, 16), n=st.integers(1, 200), seed=st.integers(0, 2**32 - 1))
+def test_schedule_always_leaves_an_action_with_the_scheduled_count(m, n, seed):
+    # Sequential halving with m actions, the winner of every round chosen
+    # arbitrarily: some action always has exactly the scheduled visit count,
+    # the visits add up to n and min(m, n) distinct actions are visited.
+    row = considered_visits_table(m, n)[m]
+    rng = np.random.default_rng(seed)
+    visits = np.zeros(m, np.int64)
+    for target in row:
+        candidates = np.flatnonzero(visits == target)
+        assert len(candidates), (list(row), list(visits), target)
+        visits[rng.choice(candidates)] += 1
+    assert visits.sum() == n
+    assert (visits > 0).sum() == min(m, n)
+
+
+# ---------------------------------------------------------------------------
+# Gumbel search on hand-computed trees.
+
+
+def gumbel_cfg(num_simulations: int, considered: int = 16) -> RefConfig:
+    return RefConfig(mode="gumbel", num_simulations=None, num_steps=num_simulations,
+                     max_num_considered_actions=considered, schedule_length=num_simulations)
+
+
+def gumbel_bandit() -> TableGame:
+    """Four actions, uniform priors, each ending the game with reward 0, 1, -1, 0.5."""
+    return TableGame(4, values={(): 0.0},
+                     terminal={(0,): 0.0, (1,): 1.0, (2,): -1.0, (3,): 0.5})
+
+
+def test_gumbel_bandit_sequential_halving_hand_computed():
+    # m = 4, n = 8, no Gumbel noise, so scores are log(0.25) + sigma(q): sigma decides.
+    # Schedule [0, 0, 0, 0, 1, 1, 2, 2].
+    # sim 1 (target 0): nothing visited, completed Q all = raw value 0, range 0
+    #   -> sigma all 0; tie -> a0. Q(a0) = 0.
+    # sim 2 (target 0): mixed = (0 + 1*0)/2 = 0 = Q(a0): sigma all 0 -> a1. Q(a1) = 1.
+    # sim 3 (target 0): mixed = (0 + 2*(0.25*0 + 0.25*1)/0.5)/3 = 1/3;
+    #   completed [0, 1, 1/3, 1/3]: a2 and a3 tie -> a2. Q(a2) = -1.
+    # sim 4 (target 0): only a3 unvisited -> a3. Q(a3) = 0.5.
+    # sim 5 (target 1): all have 1 visit; completed = Q = [0, 1, -1, 0.5],
+    #   q_hat = [0.5, 1, 0, 0.75], sigma = (50 + 1)*0.1*q_hat -> a1.
+    # sim 6 (target 1): a0, a2, a3 have 1 visit; best q_hat: a3.
+    # sim 7 (target 2): a1 and a3 have 2 -> a1.  sim 8 (target 2): only a3 -> a3.
+    # Final visits [1, 3, 1, 3]. Action: most visited a1, a3 -> a1 (higher sigma).
+    # Policy: softmax(log 0.25 + 5.3*q_hat) = softmax([2.65, 5.3, 0, 3.975]).
+    # Root value: (0 + 0 + 3*1 + 1*(-1) + 3*0.5) / 9 = 3.5/9.
+    game = gumbel_bandit()
+    cfg = gumbel_cfg(8, considered=4)
+    assert action_sequence(game, cfg, 8) == [0, 1, 2, 3, 1, 3, 1, 3]
+    run = drive([game], cfg)
+    assert list(run.visits[0]) == [1, 3, 1, 3]
+    assert run.value[0] == pytest.approx(3.5 / 9, abs=1e-6)
+    action, policy = gumbel_results(run.tree)
+    assert action[0] == 1
+    logits = np.array([2.65, 5.3, 0.0, 3.975])
+    np.testing.assert_allclose(policy[0], np.exp(logits) / np.exp(logits).sum(), rtol=1e-5)
+    ref = game.reference(cfg)
+    assert ref.visits == [1, 3, 1, 3] and ref.action == 1
+
+
+def test_gumbel_considers_only_m_actions_hand_computed():
+    # m = 2 of 4 legal actions, n = 8, every Q = 0 and raw value 0: sigma stays 0
+    # (range 0), so the score is log prior. Schedule [0, 0, 1, 1, 2, 2, 3, 3]:
+    # a3 (prior 0.4), a2 (0.3), then a3, a2 alternately; a0 and a1 never.
+    # Final action: a2 and a3 tie on visits, a3 has the larger logit.
+    # Policy: softmax(log prior + 0) = prior.
+    game = TableGame(4, priors={(): [0.1, 0.2, 0.3, 0.4]},
+                     terminal={(a,): 0.0 for a in range(4)})
+    cfg = gumbel_cfg(8, considered=2)
+    assert action_sequence(game, cfg, 8) == [3, 2, 3, 2, 3, 2, 3, 2]
+    run = drive([game], cfg)
+    assert list(run.visits[0]) == [0, 0, 4, 4]
+    action, policy = gumbel_results(run.tree)
+    assert action[0] == 3
+    np.testing.assert_allclose(policy[0], [0.1, 0.2, 0.3, 0.4], rtol=1e-5)
+
+
+def test_gumbel_noise_picks_the_considered_actions_hand_computed():
+    # Uniform priors, all Q = 0: the score is g(a) + log 0.25. With
+    # g = [0, 0.5, 2, 1] and m = 2, n = 4 (schedule [0, 0, 1, 1]):
+    # a2, a3, a2, a3; final action a2 (larger g at equal visits).
+    game = TableGame(4, terminal={(a,): 0.0 for a in range(4)})
+    cfg = gumbel_cfg(4, considered=2)
+    g = np.array([[0.0, 0.5, 2.0, 1.0]], np.float32)
+    assert action_sequence(game, cfg, 4, gumbel=g) == [2, 3, 2, 3]
+    run = drive([game], cfg, gumbel=g)
+    assert list(run.visits[0]) == [0, 0, 2, 2]
+    assert gumbel_results(run.tree)[0][0] == 2
+
+
+def test_gumbel_interior_rule_hand_computed():
+    # The root has one legal action (schedule row m = 1: every simulation).
+    # Node X = (0,) has priors [0.5, 0.3, 0.2], raw value 0; its actions end
+    # the game with rewards 0, 1, -1 for X's mover.
+    # sim 1 creates X. At X, score(b) = pi'(b) - N(b) / (1 + sum N):
+    # sim 2: nothing visited, sigma 0, pi' = prior -> b0 (0.5). Q(b0) = 0.
+    # sim 3: mixed = (0 + 1*0)/2 = 0, sigma 0; b0: 0.5 - 1/2 = 0, b1: 0.3, b2: 0.2 -> b1.
+    # sim 4: mixed = (0 + 2*(0.5*0 + 0.3*1)/0.8)/3 = 0.25; completed [0, 1, 0.25];
+    #   sigma = 5.1*[0, 1, 0.25]; pi' ~ [0.5, 0.3 e^5.1, 0.2 e^1.275]
+    #   = [0.0099, 0.9759, 0.0142]; scores [-0.323, 0.643, 0.014] -> b1.
+    # sim 5: mixed = (3*0.375)/4 = 0.28125, sigma = 5.2*[0, 1, 0.28125],
+    #   pi' = [0.0090, 0.9755, 0.0155]; scores [-0.241, 0.476, 0.015] -> b1.
+    # Values: X gets 0 (sim 1), 0 (b0), 1, 1, 1 -> sum 3 over 5 visits;
+    # root: 0 (raw) - 0 - 0 - 1 - 1 - 1 = -3 over 6 visits.
+    game = TableGame(3, legal={(): [0]}, priors={(0,): [0.5, 0.3, 0.2]},
+                     terminal={(0, 0): 0.0, (0, 1): 1.0, (0, 2): -1.0})
+    cfg = gumbel_cfg(5)
+    assert action_sequence(game, cfg, 5, at=(0,)) == [None, 0, 1, 1, 1]
+    run = drive([game], cfg)
+    assert list(child_visits(run, (0,))) == [1, 3, 0]
+    assert run.tree.value_sum[0, 1] == pytest.approx(3.0)
+    assert run.value[0] == pytest.approx(-3 / 6)
+
+
+# ---------------------------------------------------------------------------
+# Completed Q and the final action, on trees built by hand.
+
+
+def gumbel_results(tree, discount=-1.0, c_visit=50.0, c_scale=0.1):
+    num_trees, num_actions = tree.gumbel_logits.shape
+    action = np.zeros(num_trees, np.int32)
+    policy = np.zeros((num_trees, num_actions), np.float32)
+    kernels.gumbel_results(tree, discount, c_visit, c_scale, action, policy,
+                           np.zeros(num_actions))
+    return action, policy
+
+
+def hand_built_root(prior, raw_value, children, gumbel=None, capacity=8):
+    """One tree whose root has `prior` (0 = illegal) and children
+    {action: (visits, value_sum, reward, pending)}; unlisted legal actions unvisited."""
+    prior = np.asarray(prior, np.float32)
+    tree = new_tree(1, capacity, len(prior))
+    tree.prior[0, ROOT] = prior
+    tree.children[0, ROOT] = np.where(prior > 0, UNVISITED, ILLEGAL)
+    tree.raw_value[0, ROOT] = raw_value
+    tree.expanded[0, ROOT] = True
+    node = 1
+    total_visits = 1
+    total_value = raw_value
+    for a, (visits, value_sum, reward, pending) in children.items():
+        tree.children[0, ROOT, a] = node
+        tree.parent[0, node], tree.action[0, node] = ROOT, a
+        tree.visit_count[0, node], tree.value_sum[0, node] = visits, value_sum
+        tree.reward[0, node], tree.virtual_count[0, node] = reward, pending
+        tree.expanded[0, node] = visits > 0
+        total_visits += visits
+        total_value += reward * visits - value_sum
+        node += 1
+    tree.num_nodes[0] = node
+    tree.visit_count[0, ROOT], tree.value_sum[0, ROOT] = total_visits, total_value
+    set_root_gumbel(tree, np.zeros((1, len(prior)), np.float32) if gumbel is None
+                    else np.asarray([gumbel], np.float32))
+    return tree
+
+
+def test_completed_q_mixed_value_hand_computed():
+    # Priors [0.4, 0.3, 0.2, 0.1, illegal], raw value 0.3.
+    # a0: 2 visits, child value_sum -0.8 -> Q = -(-0.8/2) = 0.4
+    # a1: 1 visit, child value_sum 0.5 -> Q = -0.5
+    # a2: node created, only a pending visit -> unvisited; a3: no node.
+    # mixed = (0.3 + 3*(0.4*0.4 + 0.3*(-0.5))/(0.4 + 0.3)) / (1 + 3)
+    #       = (0.3 + 3*0.0142857) / 4 = 0.0857143
+    # completed [0.4, -0.5, 0.0857143, 0.0857143]; lo -0.5, hi 0.4:
+    # q_hat = [1, 0, 0.6507937, 0.6507937]; sigma = (50 + 2)*0.1*q_hat.
+    # Policy ~ prior * exp(sigma); the action: the only most visited, a0.
+    tree = hand_built_root([0.4, 0.3, 0.2, 0.1, 0.0], 0.3,
+                           {0: (2, -0.8, 0.0, 0), 1: (1, 0.5, 0.0, 0), 2: (0, 0.0, 0.0, 1)})
+    action, policy = gumbel_results(tree)
+    assert action[0] == 0
+    sigma = 5.2 * np.array([1.0, 0.0, 0.5857143 / 0.9, 0.5857143 / 0.9])
+    expected = np.array([0.4, 0.3, 0.2, 0.1]) * np.exp(sigma)
+    np.testing.assert_allclose(policy[0], list(expected / expected.sum()) + [0.0], rtol=1e-5)
+
+
+def test_completed_q_without_visits_leaves_the_prior():
+    # No visited child: every completed Q is the raw value, range 0 -> sigma 0.
+    tree = hand_built_root([0.5, 0.0, 0.25, 0.25], -0.4, {})
+    action, policy = gumbel_results(tree)
+    np.testing.assert_allclose(policy[0], [0.5, 0.0, 0.25, 0.25], rtol=1e-6)
+    assert action[0] == 0
+
+
+@pytest.mark.parametrize("g1,expected", [(0.9, 1), (0.8, 0)])
+def test_final_action_is_gumbel_plus_logits_plus_sigma_among_most_visited(g1, expected):
+    # a0, a1 both visited twice, Q 0.5 and 0.4 (child value_sums -1.0, -0.8);
+    # a2 once with Q 1 (not among the most visited, whatever its score).
+    # completed [0.5, 0.4, 1]: q_hat = [1/6, 0, 1], sigma = 5.2*q_hat.
+    # Scores (equal logits dropped): a0 5.2/6 = 0.867 + g0 (0); a1 0 + g1;
+    # a2 would win with g2 = 50 but has fewer visits.
+    tree = hand_built_root([1 / 3, 1 / 3, 1 / 3], 0.0,
+                           {0: (2, -1.0, 0.0, 0), 1: (2, -0.8, 0.0, 0), 2: (1, -1.0, 0.0, 0)},
+                           gumbel=[0.0, g1, 50.0])
+    action, _ = gumbel_results(tree)
+    assert action[0] == expected
