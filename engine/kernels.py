@@ -33,6 +33,28 @@ def _set_priors(prior, children, b, node, probs, mask):
 
 
 @njit(cache=True, nogil=True)
+def masked_softmax_rows(logits, mask, out):
+    """Softmax of each row of `logits` over its legal actions (0 elsewhere).
+
+    Cheaper than numpy for narrow rows (few actions), where numpy's per-call
+    overhead dominates. Args: logits float32[L, A]; mask bool[L, A] with at
+    least one legal action per row; out float32[L, A], written.
+    """
+    for l in range(logits.shape[0]):
+        top = -np.inf
+        for a in range(logits.shape[1]):
+            if mask[l, a] and logits[l, a] > top:
+                top = logits[l, a]
+        total = 0.0
+        for a in range(logits.shape[1]):
+            e = math.exp(logits[l, a] - top) if mask[l, a] else 0.0
+            out[l, a] = e
+            total += e
+        for a in range(logits.shape[1]):
+            out[l, a] /= total
+
+
+@njit(cache=True, nogil=True)
 def expand_roots(tree, probs, values, masks):
     """Expands node 0 of every tree with the evaluator's output.
 
@@ -66,19 +88,22 @@ def add_dirichlet_noise(tree, noise, fraction):
                                           + fraction * noise[b, a])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def puct_action(children, visit_count, virtual_count, value_sum, reward, prior, lo, hi,
-                b, node, pb_c_init, pb_c_base, fpu_reduction, discount):
+                b, node, explore, fpu_reduction, discount):
     """AlphaZero's PUCT choice at `node`, counting pending (virtual) visits as losses.
 
-    score(a) = Qn(a) + pb_c * prior(a) * sqrt(N) / (1 + n(a)), with Q normalised
+    score(a) = Qn(a) + explore[N] * prior(a) / (1 + n(a)), where explore[N] =
+    (pb_c_init + log((N + pb_c_base + 1) / pb_c_base)) * sqrt(N), Q normalised
     to [0, 1] by the bounds (lo, hi). Unvisited children get the parent's
     normalised value minus `fpu_reduction`; a child with r real and v pending
     visits gets Qn * r / (r + v). Takes the tree's arrays rather than the tree
     (this is the innermost loop). Returns the action, or -1 if none is legal.
     """
     n_parent = visit_count[b, node] + virtual_count[b, node]
-    pb_c = (pb_c_init + math.log((n_parent + pb_c_base + 1.0) / pb_c_base)) * math.sqrt(n_parent)
+    # The calling descent has already added its own pending visit to `node`;
+    # N counts completed visits and other descents' pending ones only.
+    pb_c = explore[n_parent - 1]
     if hi > lo:
         offset, scale = lo, 1.0 / (hi - lo)
     else:
@@ -272,6 +297,25 @@ def backup(visit_count, virtual_count, value_sum, reward, parent, min_q, max_q, 
         node = up
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _backup_inline(visit_count, virtual_count, value_sum, reward, parent, min_q, max_q, b,
+                   node, value, discount, update_bounds):
+    """backup(..., remove_virtual=True), inlined by numba into the per-leaf loop."""
+    while True:
+        virtual_count[b, node] -= 1
+        value_sum[b, node] += value
+        visit_count[b, node] += 1
+        up = parent[b, node]
+        if up == NO_PARENT:
+            break
+        if update_bounds:
+            q = reward[b, node] + discount * value_sum[b, node] / visit_count[b, node]
+            min_q[b] = min(min_q[b], q)
+            max_q[b] = max(max_q[b], q)
+        value = reward[b, node] + discount * value
+        node = up
+
+
 @njit(cache=True, nogil=True)
 def _undo_virtual(virtual_count, parent, b, node):
     while node != NO_PARENT:
@@ -288,8 +332,9 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
     Descends from the root with the mode's rule, adding one pending (virtual)
     visit to each node passed. A descent that ends on a known terminal node is
     backed up at once (value 0) and yields no leaf; one that reaches a node
-    still awaiting evaluation (a collision) is abandoned. Trees whose
-    capacity is exhausted yield no leaf.
+    still awaiting evaluation (a collision) is abandoned. A tree that has run
+    capacity - 1 simulations (pending ones included) or has no free node
+    yields no leaf.
 
     Args:
       considered_table: int32[M + 1, S] Gumbel visit schedule (engine/gumbel.py).
@@ -302,6 +347,10 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
     children, visit_count, virtual_count = tree.children, tree.visit_count, tree.virtual_count
     num_nodes, expanded, terminal = tree.num_nodes, tree.expanded, tree.terminal
     num_trees, capacity = visit_count.shape
+    # PUCT's exploration factor for every possible parent count, computed once.
+    explore = np.empty(capacity + leaves_per_tree + 2)
+    for n in range(explore.shape[0]):
+        explore[n] = (pb_c_init + math.log((n + pb_c_base + 1.0) / pb_c_base)) * math.sqrt(n)
     used = 0
     for b in range(num_trees):
         for k in range(leaves_per_tree):
@@ -310,7 +359,9 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
             leaf_node[slot] = -1
             leaf_parent[slot] = -1
             leaf_action[slot] = -1
-            if terminal[b, ROOT] or num_nodes[b] >= capacity:
+            # A tree runs at most capacity - 1 simulations (pending ones included).
+            if (terminal[b, ROOT] or num_nodes[b] >= capacity
+                    or visit_count[b, ROOT] + virtual_count[b, ROOT] >= capacity):
                 continue
             node = ROOT
             virtual_count[b, node] += 1
@@ -318,7 +369,7 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
                 if mode == MODE_PUCT:
                     a = puct_action(children, visit_count, virtual_count, tree.value_sum,
                                     tree.reward, tree.prior, tree.min_q[b], tree.max_q[b],
-                                    b, node, pb_c_init, pb_c_base, fpu_reduction, discount)
+                                    b, node, explore, fpu_reduction, discount)
                 elif node == ROOT:
                     a = gumbel_root_action(children, visit_count, virtual_count,
                                            tree.value_sum, tree.reward, tree.prior,
@@ -367,22 +418,30 @@ def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
         terminal leaves).
       masks: bool[L, A]; rewards: float32[L] for the mover; terminals: bool[L].
     """
+    prior, children, reward = tree.prior, tree.children, tree.reward
     for l in range(leaf_tree.shape[0]):
         node = leaf_node[l]
         if node < 0:
             continue
         b = leaf_tree[l]
-        tree.reward[b, node] = rewards[l]
+        reward[b, node] = rewards[l]
         tree.expanded[b, node] = True
-        if terminals[l]:
+        legal = False
+        if not terminals[l]:
+            for a in range(prior.shape[2]):  # inline: a call per leaf costs more
+                prior[b, node, a] = probs[l, a]
+                children[b, node, a] = UNVISITED if masks[l, a] else ILLEGAL
+                legal |= masks[l, a]
+        # A position without a legal move is final whatever the game said.
+        if legal:
+            value = values[l]
+        else:
             tree.terminal[b, node] = True
             value = 0.0
-        else:
-            _set_priors(tree.prior, tree.children, b, node, probs[l], masks[l])
-            value = values[l]
         tree.raw_value[b, node] = value
-        backup(tree.visit_count, tree.virtual_count, tree.value_sum, tree.reward, tree.parent,
-               tree.min_q, tree.max_q, b, node, value, discount, update_bounds, True)
+        _backup_inline(tree.visit_count, tree.virtual_count, tree.value_sum, reward,
+                       tree.parent, tree.min_q, tree.max_q, b, node, value, discount,
+                       update_bounds)
 
 
 @njit(cache=True, nogil=True)

@@ -106,19 +106,27 @@ class Timings:
         return self.evaluations / max(self.batches, 1)
 
 
+NARROW_POLICY = 32
+"""Up to this many actions the policy softmax runs in a kernel, above in numpy."""
+
+
 def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Softmax over legal actions, 0 elsewhere (vectorised: cheaper than in a kernel).
+    """Softmax over legal actions, 0 elsewhere.
 
     Args:
-      logits: float[L, A]; mask: bool[L, A].
+      logits: float[L, A]; mask: bool[L, A] with at least one legal action per row.
     Returns:
-      float32[L, A]; rows without a legal action are all 0.
+      float32[L, A].
     """
-    x = np.where(mask, logits, -np.inf).astype(np.float32, copy=False)
-    top = x.max(axis=1, keepdims=True)
-    e = np.exp(x - np.where(np.isfinite(top), top, 0.0))
-    total = e.sum(axis=1, keepdims=True)
-    return e / np.where(total > 0, total, 1.0)
+    if logits.shape[1] <= NARROW_POLICY:
+        out = np.empty(logits.shape, np.float32)
+        kernels.masked_softmax_rows(logits.astype(np.float32, copy=False), mask, out)
+        return out
+    x = np.where(mask, logits, np.float32(-np.inf)).astype(np.float32, copy=False)
+    x -= x.max(axis=1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=1, keepdims=True)
+    return x
 
 
 def _dirichlet(rng: np.random.Generator, alpha: float, mask: np.ndarray) -> np.ndarray:
@@ -187,13 +195,10 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
     all_values = np.zeros(leaves, np.float32)
     scratch = np.zeros(num_actions, np.float64)
     discount = float(config.discount)
-    # Every tree gets exactly num_simulations unless descents collide or all hit
-    # terminal nodes; the step cap bounds the loop in those cases.
-    done = 0
-    budget = config.num_simulations * num_trees
-    for _ in range(2 * config.num_simulations + 8):
-        if done >= budget:
-            break
+    # The kernel stops each tree at num_simulations (capacity - 1). Every step
+    # advances every unfinished tree (its first descent cannot collide), so the
+    # loop ends within num_simulations steps; the cap is only a safety net.
+    for _ in range(config.num_simulations + 1):
         t0 = time.perf_counter()
         used = kernels.select_leaves(
             tree, k, mode, config.pb_c_init, config.pb_c_base, config.fpu_reduction,
@@ -203,8 +208,15 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
         batch.expand(leaf_tree, leaf_parent, leaf_node, leaf_action,
                      obs[:leaves], mask[:leaves], rewards, terminals)
         t2 = time.perf_counter()
-        todo = np.flatnonzero((leaf_node >= 0) & ~terminals)
-        if len(todo):
+        wanted = (leaf_node >= 0) & ~terminals
+        if wanted.all():  # the usual case: no copies
+            lg, vl = evaluator.evaluate(obs[:leaves], mask[:leaves])
+            all_probs[:] = masked_softmax(lg, mask[:leaves])
+            all_values[:] = vl
+            t.evaluations += leaves
+            t.batches += 1
+        elif wanted.any():
+            todo = np.flatnonzero(wanted)
             lg, vl = evaluator.evaluate(obs[todo], mask[todo])
             all_probs[todo] = masked_softmax(lg, mask[todo])
             all_values[todo] = vl
@@ -219,7 +231,6 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
         t.network_s += t3 - t2
         if used == 0:
             break
-        done += used
     return _results(tree, config, root_mask, values, discount, gumbel_mode, scratch)
 
 
@@ -255,7 +266,9 @@ def sample_actions(result: SearchResult, temperature: float,
     """
     if temperature <= 0:
         return result.action.copy()
-    weights = result.visits.astype(np.float64) ** (1.0 / temperature)
+    visits = result.visits.astype(np.float64)
+    # Scale rows to a maximum of 1 first so that small temperatures cannot overflow.
+    weights = (visits / np.maximum(visits.max(axis=1, keepdims=True), 1.0)) ** (1.0 / temperature)
     cumulative = weights.cumsum(axis=1)
     # u < row total, so the first cumulative weight above u has positive weight.
     u = rng.random(len(weights))[:, None] * cumulative[:, -1:]
