@@ -50,8 +50,9 @@ class SearchConfig:
     """Gumbel: scale of the root Gumbel noise (with noise only)."""
     c_visit: float = 50.0
     """Gumbel: sigma(q) = (c_visit + max N) * c_scale * q."""
-    c_scale: float = 0.1
-    """Gumbel: see c_visit."""
+    c_scale: float = 1.0
+    """Gumbel: see c_visit. The paper's board-game value (mctx defaults to 0.1, which
+    lets a confident prior outvote a proven win at small budgets)."""
     leaves_per_step: int = 1
     """Leaves selected per tree and network call (more than 1 uses virtual loss)."""
     discount: float = -1.0
@@ -269,7 +270,16 @@ def sample_actions(result: SearchResult, temperature: float,
     visits = result.visits.astype(np.float64)
     # Scale rows to a maximum of 1 first so that small temperatures cannot overflow.
     weights = (visits / np.maximum(visits.max(axis=1, keepdims=True), 1.0)) ** (1.0 / temperature)
-    cumulative = weights.cumsum(axis=1)
+    return sample_rows(weights, rng)
+
+
+def sample_rows(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One index per row of non-negative `weights` (float[B, A], each row with a positive entry).
+
+    Returns:
+      int32[B]; never an index of zero weight.
+    """
+    cumulative = np.cumsum(weights, axis=1)
     # u < row total, so the first cumulative weight above u has positive weight.
     u = rng.random(len(weights))[:, None] * cumulative[:, -1:]
     return (cumulative <= u).sum(axis=1).astype(np.int32)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.search import SearchConfig, Timings, run_search, sample_actions
+from engine.search import SearchConfig, Timings, run_search, sample_actions, sample_rows
 from selfplay.config import SelfPlayConfig
 from selfplay.records import GameRecord
 
@@ -82,9 +82,19 @@ class Actor:
         return finished
 
     def _choose(self, result) -> np.ndarray:
-        if self.search.root_mode == "gumbel":
-            return result.action
-        greedy = result.action
-        sampled = sample_actions(result, 1.0, self.rng)
+        """The search's move, or in the first `temperature_moves` plies a sample.
+
+        PUCT samples from the visit counts, Gumbel from its improved policy:
+        varied openings put positions after unusual moves into the replay,
+        which the network must also judge (an opponent does not always play
+        the moves self-play likes).
+        """
         plies = np.array([len(t.actions) for t in self._trajectories])
-        return np.where(plies < self.selfplay.temperature_moves, sampled, greedy)
+        early = plies < self.selfplay.temperature_moves
+        if not early.any():
+            return result.action
+        if self.search.root_mode == "gumbel":
+            sampled = sample_rows(result.policy.astype(np.float64), self.rng)
+        else:
+            sampled = sample_actions(result, 1.0, self.rng)
+        return np.where(early, sampled, result.action)

@@ -34,7 +34,8 @@ class SelfPlayConfig:
     moves_per_iteration: int = 32
     """Moves played in every parallel game per training iteration."""
     temperature_moves: int = 8
-    """PUCT only: plies sampled from visit counts (temperature 1) before playing greedily."""
+    """Plies sampled at temperature 1 (PUCT: from visits; Gumbel: from the improved policy)
+    before the search's own move is played."""
     inference_backend: str = "auto"
     """Network runtime for self-play: auto, onnx, torch, torch_cl or compile."""
 

@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mcts-sims", type=_positive_int, default=1000,
                    help="mcts: the baseline's simulations per move (default 1000)")
     p.add_argument("--data", metavar="FILE", help="solved: positions file (JSONL)")
+    p.add_argument("--run", metavar="DIR",
+                   help="evaluate the checkpoints of a run directory instead of one checkpoint")
+    p.add_argument("--every", type=_positive_int, default=1,
+                   help="--run: every K-th checkpoint (the last one always)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
@@ -171,6 +175,8 @@ def _cmd_analyze(args) -> int:
 def _cmd_eval(args) -> int:
     from arena import load_player
 
+    if args.run is not None:
+        return _eval_run(args)
     if args.game is None and args.checkpoint is None:
         raise ValueError("eval needs --game NAME (or --checkpoint PATH)")
     if args.vs == "solved":  # Read the data first: a bad file fails before the model loads.
@@ -185,6 +191,35 @@ def _cmd_eval(args) -> int:
     if args.vs == "solved":
         return _eval_solved(player, name, data, positions)
     return _eval_mcts(player, args)
+
+
+def _eval_run(args) -> int:
+    """Evaluates a run's checkpoints in order; reports the first perfect one (minimax)."""
+    import contextlib
+    import io
+
+    from arena.progress import run_checkpoints
+
+    first_perfect = None
+    for ckpt in run_checkpoints(args.run, args.every):
+        sub = argparse.Namespace(**{**vars(args), "run": None, "checkpoint": str(ckpt.path),
+                                    "no_progress": True})
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            _cmd_eval(sub)
+        lines = out.getvalue().strip().splitlines()
+        minutes = "?" if ckpt.seconds is None else f"{ckpt.seconds / 60:.2f}"
+        print(f"step {ckpt.step} iteration {ckpt.iteration} at {minutes} min: "
+              + (lines[-1] if lines else ""), flush=True)
+        if first_perfect is None and lines and lines[-1].startswith("PERFECT"):
+            first_perfect = (ckpt, minutes)
+    if args.vs == "minimax":
+        if first_perfect is None:
+            print("no checkpoint plays perfectly")
+        else:
+            print(f"first perfect checkpoint: step {first_perfect[0].step} "
+                  f"({first_perfect[0].path.name}) after {first_perfect[1]} min of training")
+    return 0
 
 
 def _eval_minimax(player, name: str) -> int:

@@ -83,8 +83,9 @@ def test_puct_two_ply_result_hand_computed():
 
 def test_gumbel_bandit_result_hand_computed():
     from tests.engine.test_gumbel import gumbel_bandit
+    # The hand computation (tests/engine/test_gumbel.py) uses mctx's c_scale = 0.1.
     result, _, _ = search([gumbel_bandit()], root_mode="gumbel", num_simulations=8,
-                          max_num_considered_actions=4)
+                          max_num_considered_actions=4, c_scale=0.1)
     assert list(result.visits[0]) == [1, 3, 1, 3]
     assert result.action[0] == 1
     logits = np.array([2.65, 5.3, 0.0, 3.975])
