@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.evaluator import BACKENDS
 from engine.networks import NetworkConfig
 from engine.search import SearchConfig
 
@@ -23,6 +24,22 @@ PRESETS = Path(__file__).parent / "presets"
 
 class ConfigError(ValueError):
     """A configuration problem the user can fix; the message says how."""
+
+
+def _check_ints(obj, minimum: int, *names: str) -> None:
+    """Raises ValueError unless every named field is an int >= minimum."""
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_floats(obj, *names: str) -> None:
+    """Raises ValueError unless every named field is a number >= 0 (NaN refused)."""
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,15 @@ class SelfPlayConfig:
     inference_backend: str = "auto"
     """Network runtime for self-play: auto, onnx, torch, torch_cl or compile."""
 
+    # Checked here, not where they are used: a bad value must fail before the
+    # run directory's config.toml is written, since resuming cannot change it.
+    def __post_init__(self):
+        _check_ints(self, 1, "parallel_games", "moves_per_iteration")
+        _check_ints(self, 0, "temperature_moves")
+        if self.inference_backend not in BACKENDS:
+            raise ValueError(f"inference_backend must be one of {', '.join(BACKENDS)}, "
+                             f"got {self.inference_backend!r}")
+
 
 @dataclass(frozen=True)
 class ReplayConfig:
@@ -48,6 +74,10 @@ class ReplayConfig:
     """Most recent positions kept for sampling."""
     min_positions: int = 2_000
     """Positions required before training starts."""
+
+    def __post_init__(self):
+        _check_ints(self, 1, "window_positions")
+        _check_ints(self, 0, "min_positions")
 
 
 @dataclass(frozen=True)
@@ -69,6 +99,11 @@ class LearnerConfig:
     augment: bool = True
     """Apply random game symmetries to sampled positions."""
 
+    def __post_init__(self):
+        _check_ints(self, 1, "batch_size", "max_steps_per_iteration")
+        _check_floats(self, "learning_rate", "weight_decay", "replay_ratio",
+                      "value_loss_weight")
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -84,6 +119,16 @@ class RunConfig:
     """Write a checkpoint every this many iterations."""
     device: str = "cpu"
     """Torch device for the learner: cpu or cuda."""
+
+    def __post_init__(self):
+        _check_ints(self, 0, "max_iterations")
+        _check_ints(self, 1, "checkpoint_every")
+        _check_floats(self, "max_minutes")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        kind, _, index = str(self.device).partition(":")
+        if kind not in ("cpu", "cuda") or (index and not (kind == "cuda" and index.isdigit())):
+            raise ValueError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
 
 
 @dataclass(frozen=True)

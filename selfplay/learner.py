@@ -108,7 +108,10 @@ class Learner:
         for name, value in tensors.items():
             if name.startswith("opt/"):
                 _, index, key = name.split("/", 2)
-                state.setdefault(int(index), {})[key] = value.to(self.device)
+                # Left on the CPU: load_state_dict moves each slot to its
+                # parameter's device, and keeps Adam's `step` on the CPU as
+                # Adam itself does (moving it to CUDA costs a sync per step).
+                state.setdefault(int(index), {})[key] = value
         for index, slots in meta["scalars"].items():
             state.setdefault(int(index), {}).update(slots)
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

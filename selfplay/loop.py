@@ -4,18 +4,21 @@ A run directory holds everything a run needs to resume:
 
     config.toml                 the resolved configuration
     checkpoints/step-*.safetensors
-    train_state.safetensors     optimiser, RNG states, counters, latest checkpoint
+    train_state.safetensors     optimiser, RNG states, counters, latest checkpoint,
+                                next shard index
     replay/shard-*.msgpack      finished games, one shard per iteration
     metrics.csv                 one row per iteration
 
 Each iteration writes its shard, trains, then writes the checkpoint and the
 train state, all atomically; a run killed at any moment resumes from the last
-train state and loses at most the games that were in flight.
+train state and loses at most the games that were in flight (shards written
+after that train state are read back and counted).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -26,14 +29,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
-from checkpoints import atomic_write_bytes, checkpoint_name, save_checkpoint
+from checkpoints import (
+    CheckpointError,
+    atomic_write_bytes,
+    checkpoint_name,
+    load_checkpoint,
+    save_checkpoint,
+)
 from engine.evaluator import make_evaluator
 from games import get_game
 from selfplay import config as cfg
 from selfplay.actor import Actor
 from selfplay.learner import Learner
-from selfplay.records import write_shard
+from selfplay.records import read_shard, write_shard
 from selfplay.replay import ReplayBuffer, load_window, shard_paths
 
 METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_positions",
@@ -75,7 +85,9 @@ def prepare_run(run_dir: Path, config: cfg.TrainConfig | None,
 
     A new run takes `config` and writes it. An existing run keeps its saved
     configuration; `overrides` may change only the [run] section (budget,
-    seed excluded), and a different game is refused.
+    seed excluded); other settings may be repeated with their saved values
+    (so the command that started a run also resumes it), and a different
+    game or a different value is refused.
     """
     run_dir = Path(run_dir)
     saved = run_dir / "config.toml"
@@ -84,13 +96,7 @@ def prepare_run(run_dir: Path, config: cfg.TrainConfig | None,
         if config is not None and config.game != existing.game:
             raise RunError(f"run directory {run_dir} holds a {existing.game} run, not "
                            f"{config.game}; use another --run directory or --game {existing.game}")
-        overrides = overrides or {}
-        for section in overrides:
-            if section not in ("run", "game"):
-                raise RunError(f"run directory {run_dir} already has a configuration; only "
-                               f"[run] settings can change when resuming (not [{section}])")
-        run_over = {k: v for k, v in overrides.get("run", {}).items() if k != "seed"}
-        return cfg.merge(existing, {"run": run_over}) if run_over else existing
+        return _resumed_config(run_dir, existing, overrides or {})
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunError(f"{run_dir} exists and is not a Tabula run directory (no config.toml); "
                        "choose a new --run directory")
@@ -100,6 +106,30 @@ def prepare_run(run_dir: Path, config: cfg.TrainConfig | None,
     (run_dir / "replay").mkdir(exist_ok=True)
     atomic_write_bytes(saved, cfg.to_toml(config).encode())
     return config
+
+
+def _resumed_config(run_dir: Path, existing: cfg.TrainConfig,
+                    overrides: dict) -> cfg.TrainConfig:
+    """The saved configuration with `overrides` applied to [run] (seed excluded).
+
+    Raises:
+      ConfigError: unknown keys or ill-typed values in `overrides`.
+      RunError: `overrides` change the game or a setting outside [run].
+    """
+    requested = cfg.merge(existing, overrides)
+    if requested.game != existing.game:
+        raise RunError(f"run directory {run_dir} holds a {existing.game} run, not "
+                       f"{requested.game}; use another --run directory")
+    changed = [f"{section}.{key} {value!r} -> {getattr(getattr(requested, section), key)!r}"
+               for section in cfg.SECTIONS if section != "run"
+               for key, value in dataclasses.asdict(getattr(existing, section)).items()
+               if getattr(getattr(requested, section), key) != value]
+    if changed:
+        raise RunError(f"run directory {run_dir} already has a configuration; only [run] "
+                       f"settings can change when resuming (not {', '.join(changed)})")
+    # The seed is the run's, not the session's: the random state comes from train_state.
+    return dataclasses.replace(requested,
+                               run=dataclasses.replace(requested.run, seed=existing.run.seed))
 
 
 class _Stop:
@@ -159,6 +189,9 @@ class _Run:
         self.run_dir = run_dir
         self.game = get_game(config.game)
         info = self.game.info
+        if config.run.device.startswith("cuda") and not torch.cuda.is_available():
+            raise RunError(f"run.device is {config.run.device!r} but torch finds no CUDA "
+                           "device; use --set run.device=cpu")
         torch.manual_seed(config.run.seed)
         self.learner = Learner(self.game, config.network, config.learner, config.run.device)
         self.rng = np.random.default_rng(config.run.seed)
@@ -172,16 +205,45 @@ class _Run:
 
     def _resume(self) -> None:
         state_path = self.run_dir / "train_state.safetensors"
-        if state_path.exists():
-            from checkpoints import load_checkpoint
-            extra = self.learner.load_state(state_path.read_bytes())
-            self.counters = extra["counters"]
-            self.rng.bit_generator.state = extra["rng"]
-            self.checkpoint = self.run_dir / "checkpoints" / extra["checkpoint"]
-            self.learner.net.load_state_dict(load_checkpoint(self.checkpoint).state_dict)
         info = self.game.info
-        load_window(self.replay, self.run_dir / "replay", self.config.game,
+        replay_dir = self.run_dir / "replay"
+        next_shard = self._load_train_state(state_path) if state_path.exists() else None
+        if next_shard is not None:
+            # Shards written after the train state (the run was killed between
+            # the two writes) hold finished games the counters must include.
+            for path in shard_paths(replay_dir):
+                if _shard_index(path) >= next_shard:
+                    records = read_shard(path, self.config.game, info.observation_shape,
+                                         info.num_actions)
+                    self.counters["games"] += len(records)
+                    self.counters["positions"] += sum(len(r) for r in records)
+        load_window(self.replay, replay_dir, self.config.game,
                     info.observation_shape, info.num_actions)
+
+    def _load_train_state(self, path: Path) -> int | None:
+        """Restores learner, counters, RNG and weights; returns the next shard index saved."""
+        try:
+            extra = self.learner.load_state(path.read_bytes())
+            self.counters = {k: int(extra["counters"][k])
+                             for k in ("iteration", "games", "positions")}
+            self.rng.bit_generator.state = extra["rng"]
+            name = str(extra["checkpoint"])
+            next_shard = extra.get("next_shard")
+        except (OSError, SafetensorError, ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise RunError(f"cannot resume {self.run_dir}: {path.name} is damaged "
+                           f"({_first_line(e)}); restore it or start a new --run "
+                           "directory") from None
+        self.checkpoint = self.run_dir / "checkpoints" / name
+        try:
+            self.learner.net.load_state_dict(load_checkpoint(self.checkpoint).state_dict)
+        except (CheckpointError, RuntimeError) as e:
+            # CheckpointError's advice (use an earlier checkpoint) does not apply
+            # here: the optimiser state in train_state belongs to this one.
+            reason = _first_line(e).split("; ")[0].removeprefix(f"{self.checkpoint}: ")
+            raise RunError(f"cannot resume {self.run_dir}: its latest checkpoint "
+                           f"{self.checkpoint} (named by {path.name}) is unusable ({reason}); "
+                           "restore that file or start a new --run directory") from None
+        return int(next_shard) if isinstance(next_shard, int) else None
 
     def evaluator(self):
         self.learner.net.eval()
@@ -200,17 +262,30 @@ class _Run:
                         _metadata(self.config, self.game, self.learner, self.counters, parent))
         self.checkpoint = path
         extra = {"counters": self.counters, "rng": self.rng.bit_generator.state,
-                 "checkpoint": name}
+                 "checkpoint": name, "next_shard": self._next_shard()}
         atomic_write_bytes(self.run_dir / "train_state.safetensors",
                            self.learner.save_state(json.loads(json.dumps(extra))))
         return path
 
-    def write_shard(self, records) -> None:
+    def _next_shard(self) -> int:
         paths = shard_paths(self.run_dir / "replay")
-        index = int(paths[-1].stem.split("-")[1]) + 1 if paths else 0
+        return _shard_index(paths[-1]) + 1 if paths else 0
+
+    def write_shard(self, records) -> None:
+        index = self._next_shard()
         info = self.game.info
         write_shard(self.run_dir / "replay" / f"shard-{index:08d}.msgpack", self.config.game,
                     info.observation_shape, info.num_actions, records)
+
+
+def _shard_index(path: Path) -> int:
+    """12 for replay/shard-00000012.msgpack."""
+    return int(path.stem.split("-")[1])
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _iteration(run: _Run, evaluator, stop) -> dict:
@@ -231,7 +306,8 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
         run.counters["positions"] += sum(len(r) for r in records)
     losses: dict = {}
     t2 = time.perf_counter()
-    if run.replay.size >= c.replay.min_positions and not stop():
+    # At least one position: sampling an empty window fails (min_positions may be 0).
+    if run.replay.size >= max(c.replay.min_positions, 1) and not stop():
         steps = min(c.learner.max_steps_per_iteration,
                     max(1, math.ceil(moves * c.learner.replay_ratio / c.learner.batch_size)))
         losses = run.learner.train(run.replay, steps, run.rng, stop)
@@ -277,7 +353,9 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
     summary = Summary(run_dir)
     start = time.perf_counter()
     total = config.run.max_iterations or None
-    saved_at = run.learner.step if run.checkpoint else -1
+    # The iteration last saved: counters and shards advance even in iterations
+    # without training, so comparing learner steps would lose them on resume.
+    saved_at = run.counters["iteration"] if run.checkpoint else -1
     with _Stop() as stop, tqdm(total=total, initial=run.counters["iteration"],
                                disable=not progress, unit="it", dynamic_ncols=True,
                                desc=f"train {config.game}") as bar:
@@ -289,14 +367,14 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
             summary.last = row
             if row["iteration"] % config.run.checkpoint_every == 0 or stop():
                 summary.checkpoint = run.save()
-                saved_at = run.learner.step
+                saved_at = run.counters["iteration"]
             _append_metrics(run_dir / "metrics.csv", row)
             bar.update(1)
             bar.set_postfix_str(
                 f"games {row['games']} pos/s {row['selfplay/positions_per_s']:.0f} "
                 f"loss {row.get('loss/total', float('nan')):.3f}")
             evaluator = run.evaluator()
-        if saved_at != run.learner.step or run.checkpoint is None:
+        if saved_at != run.counters["iteration"] or run.checkpoint is None:
             summary.checkpoint = run.save()
     summary.checkpoint = run.checkpoint
     summary.interrupted = stop()

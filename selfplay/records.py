@@ -19,6 +19,7 @@ from checkpoints import atomic_write_bytes
 
 FORMAT = "tabula-replay"
 VERSION = 1
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 class ReplayError(ValueError):
@@ -97,7 +98,7 @@ def _decode_game(path, raw, obs_shape, num_actions) -> GameRecord:
     if not isinstance(raw, dict):
         raise ReplayError(f"{path}: a game entry is not a map")
     length = raw.get("length")
-    if not isinstance(length, int) or not 0 < length <= 100_000:
+    if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= 100_000:
         raise ReplayError(f"{path}: bad game length {length!r}")
     encoding = raw.get("obs_encoding")
     obs_count = length * int(np.prod(obs_shape))
@@ -106,26 +107,40 @@ def _decode_game(path, raw, obs_shape, num_actions) -> GameRecord:
         obs = np.unpackbits(packed)[:obs_count].astype(np.float32)
     elif encoding == "f16":
         obs = _array(path, raw, "obs", "<f2", (obs_count,)).astype(np.float32)
+        _finite(path, "obs", obs)
     else:
         raise ReplayError(f"{path}: unknown observation encoding {encoding!r}")
     returns = raw.get("returns")
-    if (not isinstance(returns, list) or not returns
-            or not all(isinstance(x, (int, float)) for x in returns)):
-        raise ReplayError(f"{path}: bad returns {returns!r}")
+    if (not isinstance(returns, list) or not 0 < len(returns) <= 127
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                       and abs(x) <= _F32_MAX for x in returns)):  # NaN fails too
+        raise ReplayError(f"{path}: bad returns (expected a list of 1 to 127 finite numbers)")
     to_play = _array(path, raw, "to_play", "i1", (length,))
     if to_play.min() < 0 or to_play.max() >= len(returns):
         raise ReplayError(f"{path}: player index out of range")
     actions = _array(path, raw, "actions", "<i4", (length,))
     if actions.min() < 0 or actions.max() >= num_actions:
         raise ReplayError(f"{path}: action out of range")
+    # NaN or negative targets would silently ruin every network trained on them.
+    policies = _array(path, raw, "policy", "<f2", (length, num_actions)).astype(np.float32)
+    _finite(path, "policy", policies)
+    if policies.min() < 0:
+        raise ReplayError(f"{path}: field 'policy' has negative entries")
+    root_values = _array(path, raw, "root_value", "<f4", (length,)).astype(np.float32)
+    _finite(path, "root_value", root_values)
     return GameRecord(
         observations=obs.reshape((length,) + obs_shape),
         actions=actions.astype(np.int32),
-        policies=_array(path, raw, "policy", "<f2", (length, num_actions)).astype(np.float32),
-        root_values=_array(path, raw, "root_value", "<f4", (length,)).astype(np.float32),
+        policies=policies,
+        root_values=root_values,
         to_play=to_play.astype(np.int8),
         returns=np.asarray(returns, np.float32),
     )
+
+
+def _finite(path, field, values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        raise ReplayError(f"{path}: field {field!r} has NaN or infinite entries")
 
 
 def read_shard(path: Path, game: str, obs_shape: tuple[int, ...],
@@ -142,7 +157,8 @@ def read_shard(path: Path, game: str, obs_shape: tuple[int, ...],
     except OSError as e:
         raise ReplayError(f"{path}: cannot read replay shard ({e.strerror})") from None
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
-        raise ReplayError(f"{path}: not a valid replay shard ({e})") from None
+        raise ReplayError(f"{path}: not a valid replay shard "
+                          f"({str(e) or type(e).__name__})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ReplayError(f"{path}: not a Tabula replay shard")
     if raw.get("version") != VERSION:

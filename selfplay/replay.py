@@ -54,6 +54,8 @@ class ReplayBuffer:
         Returns:
           (obs float32[N, *obs_shape], policy float32[N, A], value float32[N]).
         """
+        if self.size == 0:
+            raise ValueError("cannot sample an empty replay window")
         idx = rng.integers(0, self.size, size=batch_size)
         return self.obs[idx].astype(np.float32), self.policy[idx], self.value[idx]
 

@@ -1,0 +1,175 @@
+"""Training configuration: presets, `--set` overrides, errors, TOML round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from selfplay import config as cfg
+
+
+@pytest.mark.parametrize("game", ["tictactoe", "connect4"])
+def test_preset_applies_the_game_file_over_the_defaults(game):
+    data = tomllib.loads((cfg.PRESETS / f"{game}.toml").read_text())
+    config = cfg.preset(game)
+    defaults = cfg.TrainConfig()
+    assert config.game == game
+    assert data, "the preset file is empty"
+    for section, cls in cfg.SECTIONS.items():
+        values = data.get(section, {})
+        for f in dataclasses.fields(cls):
+            got = getattr(getattr(config, section), f.name)
+            want = values.get(f.name, getattr(getattr(defaults, section), f.name))
+            assert got == want and type(got) is type(getattr(getattr(defaults, section), f.name)), \
+                f"{section}.{f.name}"
+
+
+def test_game_without_preset_gets_the_defaults():
+    config = cfg.preset("no_such_preset")
+    assert config == dataclasses.replace(cfg.TrainConfig(), game="no_such_preset")
+
+
+def test_parse_overrides_nests_sections_and_keeps_strings():
+    data = cfg.parse_overrides(["search.num_simulations=32", " learner.learning_rate = 0.01 ",
+                                "search.root_mode=puct", "game=connect4", "run.seed=7"])
+    assert data == {"search": {"num_simulations": "32", "root_mode": "puct"},
+                    "learner": {"learning_rate": "0.01"}, "run": {"seed": "7"},
+                    "game": "connect4"}
+
+
+@pytest.mark.parametrize("item", ["search.num_simulations", "=3", "a.b.c=1", "search=3",
+                                  "  =x"])
+def test_parse_overrides_refuses_malformed_items(item):
+    with pytest.raises(cfg.ConfigError, match="must look like section.key=value"):
+        cfg.parse_overrides([item])
+
+
+def test_merge_coerces_strings_to_the_field_types():
+    base = cfg.preset("tictactoe")
+    merged = cfg.merge(base, cfg.parse_overrides([
+        "search.num_simulations=7", "learner.learning_rate=1e-3", "learner.replay_ratio=2",
+        "learner.augment=false", "selfplay.inference_backend=torch", "run.max_minutes=1",
+        "network.value_head=wdl", "game=connect4"]))
+    assert merged.search.num_simulations == 7 and type(merged.search.num_simulations) is int
+    assert merged.learner.learning_rate == 1e-3
+    assert merged.learner.replay_ratio == 2.0 and type(merged.learner.replay_ratio) is float
+    assert merged.learner.augment is False
+    assert merged.run.max_minutes == 1.0 and type(merged.run.max_minutes) is float
+    assert merged.selfplay.inference_backend == "torch"
+    assert merged.network.value_head == "wdl"
+    assert merged.game == "connect4"
+    # Everything not named keeps its value, and the input is not modified.
+    assert merged.search.root_mode == base.search.root_mode
+    assert merged.network.blocks == base.network.blocks
+    assert base == cfg.preset("tictactoe")
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("False", False), ("1", True),
+                                         ("0", False)])
+def test_bool_spellings(text, value):
+    merged = cfg.merge(cfg.TrainConfig(), {"learner": {"augment": text}})
+    assert merged.learner.augment is value
+
+
+def test_toml_values_are_typed_too():
+    merged = cfg.merge(cfg.TrainConfig(), {"learner": {"learning_rate": 1, "augment": False},
+                                           "search": {"num_simulations": 9}})
+    assert merged.learner.learning_rate == 1.0 and type(merged.learner.learning_rate) is float
+    assert merged.learner.augment is False and merged.search.num_simulations == 9
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"serch": {"num_simulations": "3"}}, "unknown config section 'serch' (did you mean search?)"),
+    ({"nonsense": {}}, "unknown config section 'nonsense'"),
+    ({"search": {"num_simulation": "3"}},
+     "unknown config key search.num_simulation (did you mean search.num_simulations?)"),
+    ({"learner": {"lr": "3"}}, "unknown config key learner.lr"),
+    ({"search": {"num_simulations": "many"}}, "search.num_simulations must be int, got 'many'"),
+    ({"search": {"num_simulations": "1.5"}}, "search.num_simulations must be int"),
+    ({"search": {"num_simulations": 1.5}}, "search.num_simulations must be int"),
+    ({"search": {"num_simulations": True}}, "search.num_simulations must be int"),
+    ({"learner": {"learning_rate": "fast"}}, "learner.learning_rate must be float"),
+    ({"learner": {"learning_rate": True}}, "learner.learning_rate must be float"),
+    ({"learner": {"augment": "yes"}}, "learner.augment must be bool"),
+    ({"learner": {"augment": 1}}, "learner.augment must be bool"),
+    ({"search": {"root_mode": 3}}, "search.root_mode must be str"),
+    ({"search": "fast"}, "[search] must be a table"),
+    ({"game": 3}, "game must be a string"),
+    ({"search": {"root_mode": "best"}}, "invalid [search] settings: root_mode"),
+    ({"search": {"num_simulations": "0"}}, "invalid [search] settings"),
+    ({"network": {"blocks": "0"}}, "invalid [network] settings"),
+    # Values that used to pass here and fail later, after config.toml was written.
+    ({"run": {"checkpoint_every": "0"}}, "invalid [run] settings: checkpoint_every"),
+    ({"run": {"device": "gpu"}}, "invalid [run] settings: device"),
+    ({"run": {"max_minutes": "-1"}}, "invalid [run] settings: max_minutes"),
+    ({"replay": {"window_positions": "0"}}, "invalid [replay] settings: window_positions"),
+    ({"replay": {"min_positions": "-1"}}, "invalid [replay] settings: min_positions"),
+    ({"selfplay": {"parallel_games": "0"}}, "invalid [selfplay] settings: parallel_games"),
+    ({"selfplay": {"moves_per_iteration": "0"}}, "invalid [selfplay] settings"),
+    ({"selfplay": {"inference_backend": "tpu"}},
+     "invalid [selfplay] settings: inference_backend must be one of auto, onnx"),
+    ({"learner": {"batch_size": "0"}}, "invalid [learner] settings: batch_size"),
+    ({"learner": {"learning_rate": "nan"}}, "invalid [learner] settings: learning_rate"),
+])
+def test_bad_settings_are_config_errors_with_clear_messages(data, message):
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.merge(cfg.preset("tictactoe"), data)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_load_toml_errors(tmp_path):
+    with pytest.raises(cfg.ConfigError, match="does not exist"):
+        cfg.load_toml(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[search\nnum_simulations = 3\n")
+    with pytest.raises(cfg.ConfigError, match="not valid TOML"):
+        cfg.load_toml(bad)
+    with pytest.raises(cfg.ConfigError, match="no game name"):
+        cfg.from_dict({"search": {}})
+
+
+@pytest.mark.parametrize("game", ["tictactoe", "connect4"])
+def test_to_toml_round_trips_the_presets(game):
+    config = cfg.preset(game)
+    assert cfg.from_dict(tomllib.loads(cfg.to_toml(config))) == config
+
+
+# Values a field may hold (the dataclasses validate ranges and names).
+_CHOICES = {"root_mode": ["puct", "gumbel"], "value_head": ["scalar", "wdl"],
+            "inference_backend": ["auto", "onnx", "torch", "torch_cl", "compile"],
+            "device": ["cpu", "cuda", "cuda:1"]}
+
+
+def _field_values(f, default):
+    if f.name in _CHOICES:
+        return st.sampled_from(_CHOICES[f.name])
+    if isinstance(default, bool):
+        return st.booleans()
+    if isinstance(default, int):
+        return st.integers(1, 2**40)
+    return st.floats(0, 1e9, allow_nan=False) | st.sampled_from([1e-12, 0.1, 2e-3, 1e300])
+
+
+@st.composite
+def configs(draw):
+    data = {"game": draw(st.sampled_from(["tictactoe", "atari/Breakout", 'odd "name" \\ é']))}
+    defaults = cfg.TrainConfig()
+    for section, cls in cfg.SECTIONS.items():
+        base = getattr(defaults, section)
+        names = [f for f in dataclasses.fields(cls)]
+        chosen = draw(st.lists(st.sampled_from(names), unique_by=lambda f: f.name))
+        data[section] = {f.name: draw(_field_values(f, getattr(base, f.name))) for f in chosen}
+    return cfg.from_dict(data)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(configs())
+def test_to_toml_from_dict_round_trip_is_exact(config):
+    text = cfg.to_toml(config)
+    again = cfg.from_dict(tomllib.loads(text))
+    assert again == config
+    assert cfg.to_toml(again) == text
