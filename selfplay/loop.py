@@ -133,17 +133,24 @@ def _resumed_config(run_dir: Path, existing: cfg.TrainConfig,
 
 
 class _Stop:
-    """Turns the first Ctrl-C into a request to stop cleanly; the second one interrupts."""
+    """Turns the first Ctrl-C (or SIGTERM) into a request to stop cleanly.
+
+    The loop checks the request between moves and gradient steps, saves and
+    returns; a second Ctrl-C interrupts at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous: dict = {}
 
     def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self._previous = None
+        for sig in self.SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
         return self
 
     def _handle(self, signum, frame):
@@ -152,8 +159,8 @@ class _Stop:
         self.requested = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
     def __call__(self) -> bool:
         return self.requested

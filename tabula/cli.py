@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting (repeatable)")
     p.add_argument("--minutes", type=float, help="wall-time budget (run.max_minutes)")
-    p.add_argument("--iterations", type=int, help="iteration budget (run.max_iterations)")
+    p.add_argument("--iterations", type=_positive_int,
+                   help="iteration budget in total (run.max_iterations)")
     p.add_argument("--seed", type=int, help="run seed (run.seed; new runs only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
@@ -156,7 +157,8 @@ def _cmd_train(args) -> int:
 
         print(f"play against it: tabula play --game {checkpoint_game(summary.checkpoint)} "
               f"--checkpoint {summary.checkpoint}")
-    return 0
+    # 130 like any program stopped by Ctrl-C, so `tabula train ... && next` stops too.
+    return 130 if summary.interrupted else 0
 
 
 # play, analyze, eval ---------------------------------------------------------
