@@ -272,7 +272,7 @@ def gumbel_interior_action(children, visit_count, virtual_count, value_sum, rewa
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def backup(visit_count, virtual_count, value_sum, reward, parent, min_q, max_q, b, node,
            value, discount, update_bounds, remove_virtual):
     """Adds `value` (for the player to move at `node`) to the node and its ancestors.
@@ -284,25 +284,6 @@ def backup(visit_count, virtual_count, value_sum, reward, parent, min_q, max_q, 
     while True:
         if remove_virtual:
             virtual_count[b, node] -= 1
-        value_sum[b, node] += value
-        visit_count[b, node] += 1
-        up = parent[b, node]
-        if up == NO_PARENT:
-            break
-        if update_bounds:
-            q = reward[b, node] + discount * value_sum[b, node] / visit_count[b, node]
-            min_q[b] = min(min_q[b], q)
-            max_q[b] = max(max_q[b], q)
-        value = reward[b, node] + discount * value
-        node = up
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _backup_inline(visit_count, virtual_count, value_sum, reward, parent, min_q, max_q, b,
-                   node, value, discount, update_bounds):
-    """backup(..., remove_virtual=True), inlined by numba into the per-leaf loop."""
-    while True:
-        virtual_count[b, node] -= 1
         value_sum[b, node] += value
         visit_count[b, node] += 1
         up = parent[b, node]
@@ -439,9 +420,8 @@ def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
             tree.terminal[b, node] = True
             value = 0.0
         tree.raw_value[b, node] = value
-        _backup_inline(tree.visit_count, tree.virtual_count, tree.value_sum, reward,
-                       tree.parent, tree.min_q, tree.max_q, b, node, value, discount,
-                       update_bounds)
+        backup(tree.visit_count, tree.virtual_count, tree.value_sum, reward, tree.parent,
+               tree.min_q, tree.max_q, b, node, value, discount, update_bounds, True)
 
 
 @njit(cache=True, nogil=True)
