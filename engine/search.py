@@ -50,9 +50,10 @@ class SearchConfig:
     """Gumbel: scale of the root Gumbel noise (with noise only)."""
     c_visit: float = 50.0
     """Gumbel: sigma(q) = (c_visit + max N) * c_scale * q."""
-    c_scale: float = 1.0
-    """Gumbel: see c_visit. The paper's board-game value (mctx defaults to 0.1, which
-    lets a confident prior outvote a proven win at small budgets)."""
+    c_scale: float = 0.1
+    """Gumbel: see c_visit. mctx's default. Measured here against 1.0 (the paper's Go
+    value): tic-tac-toe training reached perfect play with 0.1 and never with 1.0, and
+    a Connect Four checkpoint scored 0.50 against rollout MCTS with 0.1, 0.35 with 1.0."""
     leaves_per_step: int = 1
     """Leaves selected per tree and network call (more than 1 uses virtual loss)."""
     discount: float = -1.0

@@ -173,8 +173,7 @@ def _metadata(config, game, learner, counters, parent):
             "step": learner.step, "games": counters["games"],
             "positions": counters["positions"], "parent": parent,
             "extra": {"iteration": counters["iteration"],
-                      "search": {"root_mode": config.search.root_mode,
-                                 "num_simulations": config.search.num_simulations}}}
+                      "search": dataclasses.asdict(config.search)}}
 
 
 def _append_metrics(path: Path, row: dict) -> None:
@@ -386,6 +385,12 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
     summary.checkpoint = run.checkpoint
     summary.interrupted = stop()
     summary.seconds = time.perf_counter() - start
+    if (run_dir / "metrics.csv").exists():
+        from selfplay.plots import plot_metrics
+        try:
+            plot_metrics(run_dir / "metrics.csv", run_dir / "metrics.png", f"{config.game} training")
+        except (OSError, ValueError) as e:  # a plot is a convenience; the run is saved
+            print(f"tabula: note: could not draw {run_dir / 'metrics.png'}: {e}")
     summary.games = run.counters["games"]
     summary.positions = run.counters["positions"]
     summary.learner_step = run.learner.step

@@ -8,6 +8,8 @@ check what each step left behind.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import os
 import random
@@ -294,7 +296,9 @@ def test_a_run_writes_everything_it_needs(session):
     assert metas[-1]["step"] == int(rows[-1]["learner_step"]) > 0
     assert metas[-1]["games"] == sum(games)
     assert metas[-1]["extra"]["iteration"] == int(rows[-1]["iteration"])
-    assert metas[-1]["extra"]["search"] == {"root_mode": "gumbel", "num_simulations": 4}
+    # The whole search configuration, so a Player searches as training did.
+    assert metas[-1]["extra"]["search"] == dataclasses.asdict(saved.search)
+    assert metas[-1]["extra"]["search"]["num_simulations"] == 4
     state = train_state(run)
     assert state["extra"]["checkpoint"] == checkpoints[-1].name
     assert state["extra"]["counters"] == {"iteration": int(rows[-1]["iteration"]),
