@@ -27,33 +27,17 @@ import copy
 import io
 import os
 import warnings
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
 from engine.networks import PolicyValueNet, ScalarValueNet
+from engine.search import Evaluator  # the one protocol; search itself must not import torch
 
 BACKENDS = ("auto", "onnx", "torch", "torch_cl", "compile")
 AUTO_BACKEND = "onnx"
 ONNX_OPSET = 17
-
-
-@runtime_checkable
-class Evaluator(Protocol):
-    """Evaluates a batch of positions in one blocking call."""
-
-    def evaluate(self, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Evaluates B positions.
-
-        Args:
-          obs: float32[B, *obs_shape], from the point of view of the player to move.
-          mask: bool[B, A], legal actions (not applied: the search masks logits).
-        Returns:
-          logits: float32[B, A], raw policy logits.
-          value: float32[B] in [-1, 1] for the player to move.
-        """
 
 
 def _check_batch(obs: np.ndarray, mask: np.ndarray, obs_shape: tuple[int, ...] | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,11 +19,20 @@ from engine.gumbel import considered_visits_table
 from engine.tree import new_tree
 
 
+@runtime_checkable
 class Evaluator(Protocol):
-    """Scores positions: one blocking call per batch."""
+    """Evaluates a batch of positions in one blocking call."""
 
     def evaluate(self, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """obs float32[B, ...], mask bool[B, A] -> (logits float32[B, A], value float32[B])."""
+        """Evaluates B positions.
+
+        Args:
+          obs: float32[B, *obs_shape], from the point of view of the player to move.
+          mask: bool[B, A], legal actions (not applied: the search masks logits).
+        Returns:
+          logits: float32[B, A], raw policy logits.
+          value: float32[B] in [-1, 1] for the player to move.
+        """
 
 
 @dataclass(frozen=True)
