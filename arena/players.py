@@ -7,6 +7,7 @@ and the messages when there is none live in one place.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -106,3 +107,236 @@ class _FakeAnalysis:
         self.action = action
         self.prior = prior
         self.value = 0.0
+
+
+# --------------------------------------------------------------------------
+# Arena players: one interface for checkpoints, baselines and external engines.
+#
+# Every arena player has `name`, `select(states) -> [action | Forfeit]` (one
+# move per non-terminal state, searched as one batch where it can be),
+# `new_game()` and `close()`. A `PlayerSpec` is the picklable, JSON-able
+# description a worker process builds the player from.
+
+BASELINE_MCTS_SIMS = 1000
+"""Simulations of the rollout-MCTS baseline when `mcts` is given without a number."""
+
+
+class PlayerSpecError(ValueError):
+    """A player description that cannot be used (unknown spec, missing file, other game)."""
+
+
+@dataclass(frozen=True)
+class PlayerSpec:
+    """How to build one arena player.
+
+    Attributes:
+      name: the player's name in results and ratings.
+      kind: 'checkpoint', 'random', 'mcts', 'gtp' or 'uci'.
+      target: checkpoint path, or the engine's command line (gtp/uci).
+      sims: simulations per move (checkpoint: None = its training setting;
+        mcts: rollout simulations).
+      step: a checkpoint's learner step (for Elo-over-training plots).
+      options: UCI options as (name, value) pairs.
+      move_time: seconds per move for external engines (None: their default).
+      timeout: seconds an external engine may take beyond move_time.
+    """
+
+    name: str
+    kind: str
+    target: str = ""
+    sims: int | None = None
+    step: int | None = None
+    options: tuple = ()
+    move_time: float | None = None
+    timeout: float = 10.0
+
+    def describe(self) -> dict:
+        """The spec as a JSON-able dict (stored with the player in the results database)."""
+        out = {"kind": self.kind, "target": self.target, "sims": self.sims}
+        if self.options:
+            out["options"] = dict(self.options)
+        if self.move_time is not None:
+            out["move_time"] = self.move_time
+        return out
+
+
+def checkpoint_spec(path: str | Path, game_name: str, sims: int | None = None) -> PlayerSpec:
+    """A checkpoint player named after its file ('step-00001216'); checks the game.
+
+    Raises:
+      PlayerSpecError: missing or unreadable file, or a checkpoint of another game.
+    """
+    from checkpoints import CheckpointError, read_metadata
+
+    path = Path(path)
+    try:
+        meta = read_metadata(path)
+    except CheckpointError as e:
+        raise PlayerSpecError(str(e).splitlines()[0]) from None
+    if meta["game"] != game_name:
+        raise PlayerSpecError(f"{path} is a {meta['game']} checkpoint; this match is "
+                              f"{game_name}")
+    return PlayerSpec(path.stem, "checkpoint", str(path), sims, int(meta.get("step", 0)))
+
+
+def parse_player(text: str, game_name: str, sims: int | None = None,
+                 options: Sequence[tuple[str, str]] = (), move_time: float | None = None,
+                 search_dirs: Sequence[Path] = ()) -> PlayerSpec:
+    """A PlayerSpec from its command-line form.
+
+    Forms: `random`; `mcts` or `mcts:SIMS` (open_spiel's rollout MCTSBot);
+    `gtp:COMMAND` / `uci:COMMAND` (an external engine, e.g. `gtp:gnugo --mode gtp`),
+    optionally named `NAME=gtp:COMMAND`; a checkpoint path; or a checkpoint
+    name or step number found in `search_dirs` (e.g. `step-00001216` or `1216`).
+
+    Args:
+      sims: simulations per move for checkpoint players.
+      options: UCI options for uci engines.
+      move_time: seconds per move for external engines.
+    Raises:
+      PlayerSpecError: the text names no player.
+    """
+    text = text.strip()
+    name, sep, rest = text.partition("=")
+    if not sep or ":" not in rest or not name or ":" in name:
+        name, rest = "", text
+    kind, _, arg = rest.partition(":")
+    if rest == "random":
+        return PlayerSpec("random", "random")
+    if kind == "mcts":
+        try:
+            n = int(arg) if arg else BASELINE_MCTS_SIMS
+        except ValueError:
+            raise PlayerSpecError(f"bad player {text!r}: mcts:N needs a number of "
+                                  "simulations") from None
+        if n < 1:
+            raise PlayerSpecError(f"bad player {text!r}: mcts needs at least 1 simulation")
+        return PlayerSpec(name or f"mcts-{n}", "mcts", sims=n)
+    if kind in ("gtp", "uci"):
+        import shlex
+        try:
+            argv = shlex.split(arg)
+        except ValueError as e:
+            raise PlayerSpecError(f"bad player {text!r}: {e}") from None
+        if not argv:
+            raise PlayerSpecError(f"bad player {text!r}: {kind}: needs a command line")
+        return PlayerSpec(name or Path(argv[0]).name, kind, arg,
+                          options=tuple(options) if kind == "uci" else (),
+                          move_time=move_time)
+    return checkpoint_spec(_find_checkpoint(text, search_dirs), game_name, sims)
+
+
+def _find_checkpoint(text: str, search_dirs: Sequence[Path]) -> Path:
+    from checkpoints import checkpoint_name
+
+    path = Path(text)
+    if path.suffix == ".safetensors" or path.exists() or "/" in text:
+        if not path.exists():
+            raise PlayerSpecError(f"checkpoint {path} does not exist")
+        return path
+    candidates = [f"{text}.safetensors"]
+    if text.isdigit():
+        candidates.append(checkpoint_name(int(text)))
+    for directory in search_dirs:
+        for candidate in candidates:
+            if (Path(directory) / candidate).exists():
+                return Path(directory) / candidate
+    raise PlayerSpecError(
+        f"unknown player {text!r}: expected random, mcts[:SIMS], gtp:COMMAND, uci:COMMAND, "
+        "a checkpoint file, or a checkpoint name or step of the run")
+
+
+def build_player(spec: PlayerSpec, game, seed: int = 0, threads: int | None = None):
+    """The arena player `spec` describes, for `game`. Loads weights / starts nothing yet.
+
+    Raises:
+      PlayerSpecError: the checkpoint cannot be loaded, or the game cannot host it.
+    """
+    if spec.kind == "random":
+        return RandomPlayer(seed, spec.name)
+    if spec.kind == "mcts":
+        return RolloutMCTSPlayer(spec.name, game, spec.sims or BASELINE_MCTS_SIMS, seed)
+    if spec.kind in ("gtp", "uci"):
+        from arena.external import ExternalPlayer
+        try:
+            return ExternalPlayer(spec.kind, spec.target, game, name=spec.name,
+                                  options=dict(spec.options), move_time=spec.move_time,
+                                  timeout=spec.timeout)
+        except ValueError as e:
+            raise PlayerSpecError(str(e)) from None
+    if spec.kind == "checkpoint":
+        return NetworkPlayer(spec, game, seed, threads)
+    raise PlayerSpecError(f"unknown player kind {spec.kind!r}")
+
+
+class NetworkPlayer:
+    """A checkpoint searching at temperature 0 (batched across games)."""
+
+    def __init__(self, spec: PlayerSpec, game, seed: int = 0, threads: int | None = None):
+        from checkpoints import CheckpointError
+        from engine.player import Player
+
+        self.name = spec.name
+        overrides = {} if spec.sims is None else {"num_simulations": int(spec.sims)}
+        try:
+            self.player = Player.from_checkpoint(spec.target, game=game, threads=threads,
+                                                 **overrides)
+        except CheckpointError as e:
+            raise PlayerSpecError(str(e).splitlines()[0]) from None
+        self.player.rng = np.random.default_rng(seed)
+
+    def select(self, states: Sequence) -> list[int]:
+        """One move per state, searched as one batch. Blocks."""
+        return [a.action for a in self.player.analyze(list(states))]
+
+    def new_game(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RandomPlayer:
+    """A uniformly random legal move.
+
+    The draw is seeded by the seed and the position's move history, so a
+    game's moves do not depend on which process played it or in what order.
+    """
+
+    def __init__(self, seed: int = 0, name: str = "random"):
+        self.seed = seed
+        self.name = name
+
+    def select(self, states: Sequence) -> list[int]:
+        return [int(np.random.default_rng([self.seed, len(s.history()), *s.history()])
+                    .choice(np.flatnonzero(s.legal_mask()))) for s in states]
+
+    def new_game(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RolloutMCTSPlayer:
+    """open_spiel's C++ MCTSBot with random rollouts (see arena.mcts_match.make_bot)."""
+
+    def __init__(self, name: str, game, sims: int, seed: int = 0):
+        from arena.mcts_match import _spiel_state, make_bot
+
+        try:
+            self.bot = make_bot(game, sims, seed)
+        except ValueError as e:
+            raise PlayerSpecError(str(e)) from None
+        self.name = name
+        self.game = game
+        self._spiel_state = _spiel_state
+
+    def select(self, states: Sequence) -> list[int]:
+        return [int(self.bot.step(self._spiel_state(self.game, s))) for s in states]
+
+    def new_game(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

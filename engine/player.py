@@ -53,13 +53,14 @@ class Player:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, game=None, backend: str = "auto",
-                        **search_overrides) -> "Player":
+                        threads: int | None = None, **search_overrides) -> "Player":
         """Loads a verified checkpoint and searches with its training settings.
 
         Args:
           path: a checkpoint file.
           game: the Game (default: the checkpoint's game); must match it.
           backend: inference backend (see engine.evaluator.make_evaluator).
+          threads: inference threads (default: one per core).
           search_overrides: SearchConfig fields, e.g. num_simulations=200.
         Raises:
           CheckpointError: missing, corrupt or tampered file, or another game.
@@ -77,7 +78,7 @@ class Player:
         trained = meta.get("extra", {}).get("search", {})
         settings = {k: v for k, v in trained.items() if k in SearchConfig.field_names()}
         settings.update(search_overrides)
-        player = cls(game, make_evaluator(net, backend), SearchConfig(**settings),
+        player = cls(game, make_evaluator(net, backend, threads), SearchConfig(**settings),
                      name=Path(path).stem)
         player.meta = meta
         return player

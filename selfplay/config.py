@@ -132,6 +132,43 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class ArenaConfig:
+    """Evaluation during training (off by default; it costs self-play time)."""
+
+    every: int = 0
+    """Play a gauntlet every this many checkpoints: the new checkpoint against the
+    previous gauntlet's and the first, updating elo.csv / elo.png (0: never)."""
+    games: int = 20
+    """Games per pairing of a gauntlet, and the most games of a gating match."""
+    simulations: int = 0
+    """Simulations per move in arena games (0: the training setting)."""
+    gating: str = "off"
+    """off: the actors always play with the newest weights. winrate: a new checkpoint
+    replaces the actors' network only if it scores at least gate_score over `games`
+    games against it. sprt: the same decided by an SPRT (sprt_elo0 against sprt_elo1,
+    alpha = beta = 0.05), at most `games` games; undecided means not promoted."""
+    gate_score: float = 0.55
+    """winrate gating: the score needed for promotion."""
+    sprt_elo0: float = 0.0
+    """sprt gating: Elo gain of the null hypothesis."""
+    sprt_elo1: float = 30.0
+    """sprt gating: Elo gain of the alternative hypothesis."""
+    processes: int = 1
+    """Worker processes for arena games."""
+
+    def __post_init__(self):
+        _check_ints(self, 0, "every", "simulations")
+        _check_ints(self, 1, "games", "processes")
+        _check_floats(self, "gate_score")
+        if self.gating not in ("off", "winrate", "sprt"):
+            raise ValueError(f"gating must be off, winrate or sprt, got {self.gating!r}")
+        if not 0 < self.gate_score <= 1:
+            raise ValueError(f"gate_score must be in (0, 1], got {self.gate_score!r}")
+        if not self.sprt_elo1 > self.sprt_elo0:
+            raise ValueError("sprt_elo1 must be greater than sprt_elo0")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs."""
 
@@ -143,6 +180,7 @@ class TrainConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    arena: ArenaConfig = field(default_factory=ArenaConfig)
 
 
 SECTIONS = {
@@ -152,6 +190,7 @@ SECTIONS = {
     "replay": ReplayConfig,
     "learner": LearnerConfig,
     "run": RunConfig,
+    "arena": ArenaConfig,
 }
 
 

@@ -42,6 +42,7 @@ from engine.evaluator import make_evaluator
 from games import get_game
 from selfplay import config as cfg
 from selfplay.actor import Actor
+from selfplay.evaluation import TrainingArena
 from selfplay.learner import Learner
 from selfplay.records import read_shard, write_shard
 from selfplay.replay import ReplayBuffer, load_window, shard_paths
@@ -85,7 +86,7 @@ def prepare_run(run_dir: Path, config: cfg.TrainConfig | None,
 
     A new run takes `config` and writes it. An existing run keeps its saved
     configuration; `overrides` may change only the [run] section (budget,
-    seed excluded); other settings may be repeated with their saved values
+    seed excluded) and the [arena] section; other settings may be repeated with their saved values
     (so the command that started a run also resumes it), and a different
     game or a different value is refused.
     """
@@ -110,7 +111,7 @@ def prepare_run(run_dir: Path, config: cfg.TrainConfig | None,
 
 def _resumed_config(run_dir: Path, existing: cfg.TrainConfig,
                     overrides: dict) -> cfg.TrainConfig:
-    """The saved configuration with `overrides` applied to [run] (seed excluded).
+    """The saved configuration with `overrides` applied to [run] (seed excluded) and [arena].
 
     Raises:
       ConfigError: unknown keys or ill-typed values in `overrides`.
@@ -121,12 +122,12 @@ def _resumed_config(run_dir: Path, existing: cfg.TrainConfig,
         raise RunError(f"run directory {run_dir} holds a {existing.game} run, not "
                        f"{requested.game}; use another --run directory")
     changed = [f"{section}.{key} {value!r} -> {getattr(getattr(requested, section), key)!r}"
-               for section in cfg.SECTIONS if section != "run"
+               for section in cfg.SECTIONS if section not in ("run", "arena")
                for key, value in dataclasses.asdict(getattr(existing, section)).items()
                if getattr(getattr(requested, section), key) != value]
     if changed:
         raise RunError(f"run directory {run_dir} already has a configuration; only [run] "
-                       f"settings can change when resuming (not {', '.join(changed)})")
+                       f"and [arena] settings can change when resuming (not {', '.join(changed)})")
     # The seed is the run's, not the session's: the random state comes from train_state.
     return dataclasses.replace(requested,
                                run=dataclasses.replace(requested.run, seed=existing.run.seed))
@@ -335,6 +336,26 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
     }
 
 
+def _actor_evaluator(run: _Run, arena: TrainingArena):
+    """The newest weights, or with gating the promoted checkpoint's (once there is one)."""
+    if not arena.gating:
+        return run.evaluator()
+    path = arena.promoted_path() or run.checkpoint
+    if path is None:  # gating before the first checkpoint: the initial weights
+        return run.evaluator()
+    cached = getattr(arena, "evaluator_cache", None)
+    if cached is None or cached[0] != path:
+        arena.evaluator_cache = (path, _checkpoint_evaluator(run, path))
+    return arena.evaluator_cache[1]
+
+
+def _checkpoint_evaluator(run: _Run, path: Path):
+    from checkpoints import load_network
+
+    net, _ = load_network(path)
+    return make_evaluator(net.eval(), run.config.selfplay.inference_backend)
+
+
 def _budget_left(config: cfg.TrainConfig, run: _Run, start: float) -> bool:
     r = config.run
     if r.max_iterations and run.counters["iteration"] >= r.max_iterations:
@@ -365,7 +386,8 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
     with _Stop() as stop, tqdm(total=total, initial=run.counters["iteration"],
                                disable=not progress, unit="it", dynamic_ncols=True,
                                desc=f"train {config.game}") as bar:
-        evaluator = run.evaluator()
+        arena = TrainingArena(config, run_dir, stop)
+        evaluator = _actor_evaluator(run, arena)
         while _budget_left(config, run, start) and not stop():
             row = _iteration(run, evaluator, stop)
             row["time_s"] = time.perf_counter() - start
@@ -374,12 +396,15 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
             if row["iteration"] % config.run.checkpoint_every == 0 or stop():
                 summary.checkpoint = run.save()
                 saved_at = run.counters["iteration"]
+                if arena.enabled() and not stop():
+                    for line in arena.after_checkpoint(summary.checkpoint):
+                        bar.write(line)
             _append_metrics(run_dir / "metrics.csv", row)
             bar.update(1)
             bar.set_postfix_str(
                 f"games {row['games']} pos/s {row['selfplay/positions_per_s']:.0f} "
                 f"loss {row.get('loss/total', float('nan')):.3f}")
-            evaluator = run.evaluator()
+            evaluator = _actor_evaluator(run, arena)
         if saved_at != run.counters["iteration"] or run.checkpoint is None:
             summary.checkpoint = run.save()
     summary.checkpoint = run.checkpoint

@@ -4,8 +4,10 @@
     tabula play    --game NAME [--checkpoint PATH] [--sims N] [--engine-first]
     tabula analyze [--game NAME] [--checkpoint PATH] [--sims N]   (JSON lines on stdin)
     tabula eval    --game NAME [--checkpoint PATH] --vs minimax|solved|mcts ...
+    tabula arena   RUN_DIR [--games N] [--sims N] [--round-robin] [--opponent SPEC ...]
+    tabula elo     RUN_DIR | --pgn FILE [--anchor NAME]
     tabula games
-    tabula bench   mcts|inference|selfplay [ARGS ...]
+    tabula bench   mcts|inference|selfplay|arena [ARGS ...]
 
 User errors (bad game, config, checkpoint, run directory, file) print one
 line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
@@ -30,6 +32,7 @@ BENCH_MODULES = {
     "mcts": "engine.bench_mcts",
     "inference": "engine.bench_inference",
     "selfplay": "selfplay.bench",
+    "arena": "arena.bench",
 }
 DEFAULT_TRAIN_GAME = "tictactoe"
 DEFAULT_ANALYZE_GAME = "connect4"
@@ -97,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
+    from tabula.arena_cmd import add_parsers
+    add_parsers(sub)
+
     p = sub.add_parser("games", help="list the registered games")
     p.set_defaults(func=_cmd_games)
 
-    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay --help")
+    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|arena "
+                                     "--help")
     p.add_argument("target", choices=sorted(BENCH_MODULES))
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
     p.set_defaults(func=lambda a: _bench(a.target, a.args))
@@ -354,6 +361,9 @@ def _user_errors() -> tuple[type, ...]:
     checkpoint_format = sys.modules.get("checkpoints.format")
     if checkpoint_format is not None:
         errors.append(checkpoint_format.CheckpointError)
+    results = sys.modules.get("arena.results")
+    if results is not None:
+        errors.append(results.ResultsError)
     return tuple(errors)
 
 

@@ -11,7 +11,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_checkpoint(path: Path, game_name: str, seed: int = 0, sims: int = 8) -> Path:
+def make_checkpoint(path: Path, game_name: str, seed: int = 0, sims: int = 8,
+                    step: int = 0) -> Path:
     """Saves a 1-block, 8-channel PolicyValueNet with random weights for `game_name`."""
     import torch
 
@@ -25,7 +26,7 @@ def make_checkpoint(path: Path, game_name: str, seed: int = 0, sims: int = 8) ->
     net = PolicyValueNet(info.observation_shape, info.num_actions, config).eval()
     save_checkpoint(path, net.state_dict(), {
         "game": game_name, "network": config, "observation_shape": list(info.observation_shape),
-        "num_actions": info.num_actions, "step": 0,
+        "num_actions": info.num_actions, "step": step,
         "extra": {"search": {"root_mode": "gumbel", "num_simulations": sims}}})
     return path
 

@@ -97,7 +97,7 @@ def test_resume_accepts_the_saved_settings_and_refuses_changes(tmp_path):
     assert same.run.seed == 5  # the seed stays the run's
     with pytest.raises(RunError) as info:
         prepare_run(run, config, tiny_overrides("search.num_simulations=8"))
-    assert "only [run] settings can change" in str(info.value)
+    assert "only [run] and [arena] settings can change" in str(info.value)
     assert "search.num_simulations 4 -> 8" in str(info.value)
     with pytest.raises(cfg.ConfigError, match="did you mean search.num_simulations"):
         prepare_run(run, None, {"search": {"num_simulation": "4"}})

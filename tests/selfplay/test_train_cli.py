@@ -121,7 +121,7 @@ BAD = {
                           ["unknown config key search.num_simulation",
                            "did you mean search.num_simulations?"]),
     "changed [search]": (["--set", "search.num_simulations=8"], "copy",
-                         ["only [run] settings can change", "search.num_simulations 4 -> 8"]),
+                         ["only [run] and [arena] settings can change", "search.num_simulations 4 -> 8"]),
     "not a run": (["--game", "tictactoe"], "not a run",
                   ["not a Tabula run directory (no config.toml)"]),
     "tampered checkpoint": ([], "tamper", ["cannot resume", "hash mismatch", "step-"]),
