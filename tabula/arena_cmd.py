@@ -10,15 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from tabula.cli import _positive_int
+
 DEFAULT_ARENA_GAMES = 100
 DEFAULT_ARENA_SIMS = 100
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -34,7 +29,7 @@ def _rating_options(p: argparse.ArgumentParser) -> None:
                         "checkpoint / the first player)")
     p.add_argument("--scale", type=float, default=400.0,
                    help="logistic scale: a difference of SCALE Elo is 10:1 odds (default 400; "
-                        "Ordo's default -z 202 is 403.5)")
+                        "Ordo's default, -z 202, is 403.53)")
     p.add_argument("--first-move-advantage", action="store_true",
                    help="fit an advantage for the player who moves first (off by default)")
     p.add_argument("--csv", metavar="FILE", help="also write the ratings as CSV to FILE")
@@ -76,6 +71,7 @@ def add_parsers(sub) -> None:
     p.add_argument("run", metavar="RUN_DIR", nargs="?",
                    help="run directory (or an arena .sqlite file)")
     p.add_argument("--pgn", metavar="FILE", help="rate the games of a PGN file instead")
+    p.add_argument("--game", help="the game to rate when the database holds several")
     _rating_options(p)
     p.set_defaults(func=cmd_elo)
 
@@ -95,7 +91,8 @@ def _rating_kwargs(args) -> dict:
     return {"scale": args.scale, "first_move_advantage": args.first_move_advantage}
 
 
-def _print_ratings(ratings, args) -> None:
+def _print_ratings(ratings, args, db_path: Path | None = None) -> None:
+    """The table (and LOS matrix, advantage); with --csv also the CSV file."""
     print(ratings.table())
     if ratings.advantage is not None:
         print(f"first-move advantage: {ratings.advantage:+.1f} Elo "
@@ -103,6 +100,8 @@ def _print_ratings(ratings, args) -> None:
     if args.los:
         print()
         print(ratings.los_table())
+    if args.csv:
+        _write_csv(args.csv, ratings, db_path)
 
 
 def cmd_arena(args) -> int:
@@ -142,9 +141,7 @@ def cmd_arena(args) -> int:
         written = write_reports(run if args.db is None else db_path.parent, ratings,
                                 db.players(game), f"{game}: {run.name}")
     print()
-    _print_ratings(ratings, args)
-    if args.csv:
-        _write_csv(args.csv, ratings, db_path)
+    _print_ratings(ratings, args, db_path)
     print(f"arena: {played} games played, {len(pairs)} pairings, {len(ratings.players)} "
           f"players rated; wrote {', '.join(map(str, written))}")
     return 0
@@ -194,8 +191,6 @@ def cmd_elo(args) -> int:
             raise ValueError(f"{args.pgn} has no decided games to rate")
         ratings = rate(results, anchor=args.anchor, **rating)
         _print_ratings(ratings, args)
-        if args.csv:
-            _write_csv(args.csv, ratings, None)
         print(f"elo: {len(results)} games rated, {len(problems)} skipped as malformed, "
               f"{unfinished} unfinished")
         return 0
@@ -207,10 +202,13 @@ def cmd_elo(args) -> int:
         raise ValueError(f"{db_path} does not exist; play games first with "
                          f"`tabula arena {args.run}`")
     with _open_db(db_path, readonly=True) as db:
-        ratings = ratings_from_db(db, None, args.anchor, **rating)
+        games = sorted({p.game for p in db.players()})
+        game = args.game
+        if game is None and len(games) > 1:
+            raise ValueError(f"{db_path} holds players of several games ({', '.join(games)}); "
+                             "choose one with --game")
+        ratings = ratings_from_db(db, game, args.anchor, **rating)
         summary = db.summary()
-    _print_ratings(ratings, args)
-    if args.csv:
-        _write_csv(args.csv, ratings, db_path)
+    _print_ratings(ratings, args, db_path)
     print(f"elo: {summary['games']} games, {summary['players']} players from {db_path}")
     return 0

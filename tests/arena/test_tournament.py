@@ -183,3 +183,75 @@ def test_a_killed_tournament_loses_no_game_and_resumes(tmp_path):
     with sqlite3.connect(db_path) as conn:
         rows = conn.execute("select idx from games").fetchall()
     assert sorted(i for (i,) in rows) == list(range(200))
+
+
+PGN = """[Event "t"]
+[White "Alpha"]
+[Black "Beta"]
+[Result "1-0"]
+
+1. e4 e5 1-0
+
+[White "Beta"]
+[Black "Alpha"]
+[Result "1/2-1/2"]
+
+1/2-1/2
+
+[White "Gamma"]
+[Result "1-0"]
+
+1-0
+
+[White "Alpha"]
+[Black "Beta"]
+[Result "0-1"]
+
+0-1
+
+[White "Alpha"]
+[Black "Beta"]
+[Result "1-0"]
+
+1-0
+
+[White "Beta"]
+[Black "Alpha"]
+[Result "*"]
+
+*
+"""
+
+
+def test_cli_elo_pgn_rates_and_reports_malformed_games(tabula, tmp_path):
+    path = tmp_path / "games.pgn"
+    path.write_text(PGN)
+    r = tabula("elo", "--pgn", path, "--anchor", "Beta", "--csv", tmp_path / "out.csv")
+    assert r.returncode == 0, r.stderr
+    assert "game 3 skipped" in r.stderr and "Black" in r.stderr
+    # Alpha scores 2.5 of 4 = 62.5% against Beta: 400*log10(0.625/0.375) = 88.7 Elo.
+    rows = {line.split(",")[1]: line.split(",") for line in
+            (tmp_path / "out.csv").read_text().splitlines()[1:]}
+    assert float(rows["Alpha"][4]) == pytest.approx(88.7, abs=0.05)
+    assert float(rows["Beta"][4]) == 0.0
+    assert "4 games rated, 1 skipped as malformed, 1 unfinished" in r.stdout
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "no decided games"),
+    ('[White "A"]\n[Black "A"]\n[Result "1-0"]\n\n1-0\n', "'A' played itself"),
+])
+def test_cli_elo_pgn_bad_input(tabula, tmp_path, text, message):
+    path = tmp_path / "bad.pgn"
+    path.write_text(text)
+    r = tabula("elo", "--pgn", path)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_elo_pgn_missing_file_and_unknown_anchor(tabula, tmp_path):
+    r = tabula("elo", "--pgn", tmp_path / "missing.pgn")
+    assert r.returncode == 2 and "missing.pgn" in r.stderr and "Traceback" not in r.stderr
+    path = tmp_path / "ok.pgn"
+    path.write_text(PGN)
+    r = tabula("elo", "--pgn", path, "--anchor", "Nobody")
+    assert r.returncode == 2 and "Nobody" in r.stderr and "Traceback" not in r.stderr
