@@ -102,18 +102,33 @@ class Tournament:
         return summary
 
     def _store(self, key: str, result: GameResult) -> None:
-        from arena.records import format_move_list
-
-        headers = {"Game": self.settings.game, "First": result.first,
-                   "Second": result.second, "Match": key, "Index": str(result.index),
-                   "OpeningPlies": str(result.opening_plies)}
-        if result.reason:
-            headers["Termination"] = result.reason
-        record = format_move_list(list(result.moves), result.result, headers)
+        record_format, record = game_record(self.settings.game, key, result)
         self.db.add_game(match=key, index=result.index, game=self.settings.game,
                          first=result.first, second=result.second, score=result.score,
-                         record=record, record_format="moves", reason=result.reason,
+                         record=record, record_format=record_format, reason=result.reason,
                          plies=len(result.moves), seconds=result.seconds)
+
+
+def game_record(game_name: str, key: str, result: GameResult) -> tuple[str, str]:
+    """(format, text) of a finished game's record.
+
+    A game that defines `record_format` ('sgf' for Go, 'pgn' for chess) and
+    `format_record(moves, result, headers) -> str` writes its own; others get
+    a move list with PGN-style headers.
+    """
+    from arena.records import format_move_list
+    from games import get_game
+
+    headers = {"Game": game_name, "First": result.first, "Second": result.second,
+               "Match": key, "Index": str(result.index),
+               "OpeningPlies": str(result.opening_plies)}
+    if result.reason:
+        headers["Termination"] = result.reason
+    game = get_game(game_name)
+    record_format = getattr(game, "record_format", "moves")
+    if record_format != "moves":
+        return record_format, game.format_record(list(result.moves), result.result, headers)
+    return "moves", format_move_list(list(result.moves), result.result, headers)
 
 
 def _strength(spec: dict) -> dict:

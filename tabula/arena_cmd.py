@@ -203,12 +203,17 @@ def cmd_elo(args) -> int:
                          f"`tabula arena {args.run}`")
     with _open_db(db_path, readonly=True) as db:
         games = sorted({p.game for p in db.players()})
-        game = args.game
+        game = args.game or (games[0] if len(games) == 1 else None)
         if game is None and len(games) > 1:
             raise ValueError(f"{db_path} holds players of several games ({', '.join(games)}); "
                              "choose one with --game")
         ratings = ratings_from_db(db, game, args.anchor, **rating)
         summary = db.summary()
+        written = []
+        if path.is_dir():  # refresh the run's report with these rating options
+            from arena.report import write_reports
+            written = write_reports(path, ratings, db.players(game), f"{game}: {path.name}")
     _print_ratings(ratings, args, db_path)
-    print(f"elo: {summary['games']} games, {summary['players']} players from {db_path}")
+    wrote = f"; wrote {', '.join(map(str, written))}" if written else ""
+    print(f"elo: {summary['games']} games, {summary['players']} players from {db_path}{wrote}")
     return 0
