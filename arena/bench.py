@@ -41,12 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--game", default="connect4", help="without --run: the shipped model's game")
     p.add_argument("--sims", type=int, default=100, help="simulations per move (default 100)")
     p.add_argument("--games", type=int, default=64, help="games per measurement (default 64)")
+    p.add_argument("--opponent", metavar="SPEC",
+                   help="second player instead of the last checkpoint (e.g. mcts:200)")
     p.add_argument("--processes", type=int, nargs="+", default=[1, 2],
                    help="process counts to measure (default 1 2)")
     args = p.parse_args(argv)
     if args.games < 2 or args.sims < 1 or min(args.processes) < 1:
         raise ValueError("--games must be >= 2, --sims and --processes >= 1")
     game, a, b = _specs(args)
+    if args.opponent:
+        from arena.players import parse_player
+        b = parse_player(args.opponent, game, args.sims)
     print(f"{game}: {a.name} vs {b.name}, {args.sims} simulations per move, "
           f"{args.games} games per measurement")
     rates = {}
