@@ -132,7 +132,7 @@ def test_train_then_resume(tabula, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("trained 1 iterations") and "learner step 4" in out
     assert cli.main(["train", "--run", str(run), "--set", "search.num_simulations=8"]) == 2
-    assert "only [run] settings can change" in capsys.readouterr().err
+    assert "only [run] and [arena] settings can change" in capsys.readouterr().err
     assert cli.main(["train", "--run", str(run), "--game", "connect4"]) == 2
     assert "holds a tictactoe run" in capsys.readouterr().err
 
