@@ -255,3 +255,17 @@ def test_cli_elo_pgn_missing_file_and_unknown_anchor(tabula, tmp_path):
     path.write_text(PGN)
     r = tabula("elo", "--pgn", path, "--anchor", "Nobody")
     assert r.returncode == 2 and "Nobody" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_crashing_external_engine_loses_with_the_reason_stored(tmp_path):
+    engine = REPO / "tests" / "arena" / "engines" / "fake_gtp.py"
+    crasher = parse_player(f"crasher=gtp:{sys.executable} {engine} connect4 crash 2",
+                           "connect4")
+    settings = MatchSettings("connect4", opening_plies=0)
+    with ResultsDB(tmp_path / "arena.sqlite") as db:
+        summary = Tournament(db, settings, progress=False).play(
+            PlayerSpec("random", "random"), crasher, 4)
+        games = db.games()
+    assert summary.played == 4 and summary.points == 4  # the match went on to the end
+    assert all(g.reason and "crashed" in g.reason for g in games)
+    assert all("Termination" in g.record for g in games)
