@@ -290,15 +290,24 @@ def _names_an_action(state, text: str, num_actions: int) -> bool:
     return False
 
 
-def _check_program(program: str, cwd) -> None:
-    """ValueError unless `program` is an executable file (on PATH if it has no directory)."""
+EXTRA_PATHS = ("/usr/games",)
+"""Searched after PATH: Debian installs gnugo and stockfish in /usr/games, which a
+non-login shell's PATH often lacks."""
+
+
+def _find_program(program: str, cwd) -> str:
+    """The program's path (absolute if found via EXTRA_PATHS); ValueError if missing."""
     if os.path.dirname(program):
         path = Path(cwd or ".") / program
-        found = path.is_file() and os.access(path, os.X_OK)
+        if path.is_file() and os.access(path, os.X_OK):
+            return program
     else:
-        found = shutil.which(program) is not None
-    if not found:
-        raise ValueError(f"engine {program!r} not found")
+        if shutil.which(program) is not None:
+            return program
+        found = shutil.which(program, path=os.pathsep.join(EXTRA_PATHS))
+        if found is not None:
+            return found
+    raise ValueError(f"engine {program!r} not found")
 
 
 class ExternalPlayer:
@@ -344,8 +353,8 @@ class ExternalPlayer:
             raise ValueError(f"timeout and move_time must be positive, got {timeout}, {move_time}")
         if nodes is not None and nodes < 1:
             raise ValueError(f"nodes must be at least 1, got {nodes}")
-        _check_program(argv[0], cwd)
         self.name = name or Path(argv[0]).name
+        argv[0] = _find_program(argv[0], cwd)
         self.protocol = protocol
         self._argv, self._cwd, self._game = argv, cwd, game
         options = {str(k): str(v) for k, v in (options or {}).items()}
