@@ -12,6 +12,9 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
+from games import gtp_to_sgf as _gtp_to_sgf
+from games import write_sgf
+
 RESULTS = ("1-0", "0-1", "1/2-1/2", "*")
 WHITE_SCORE = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
 SEVEN_TAG_ROSTER = ("Event", "Site", "Date", "Round", "White", "Black", "Result")
@@ -244,23 +247,12 @@ def gtp_to_sgf(vertex: str, size: int) -> str:
     Raises:
       ValueError: not a vertex on a size x size board.
     """
-    if vertex.lower() == "pass":
-        return ""
-    m = re.fullmatch(r"([A-Za-z])(\d{1,2})", vertex.strip())
-    column = GTP_COLUMNS.find(m.group(1).upper()) if m else -1
-    row = int(m.group(2)) if m else 0
-    if not 0 <= column < size or not 1 <= row <= size:
-        raise ValueError(f"{vertex!r} is not a vertex on a {size}x{size} board")
-    return chr(ord("a") + column) + chr(ord("a") + size - row)
-
-
-def _sgf_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("]", "\\]")
+    return _gtp_to_sgf(vertex, size)
 
 
 def format_sgf(size: int, moves: list[tuple[str, str]], result: str,
                properties: dict[str, str] | None = None) -> str:
-    """A minimal FF[4] Go record.
+    """A minimal FF[4] Go record (games.sgf.write_sgf without KM unless in `properties`).
 
     Args:
       size: board size, 1 to 25.
@@ -271,18 +263,6 @@ def format_sgf(size: int, moves: list[tuple[str, str]], result: str,
     Raises:
       ValueError: a bad size, colour, vertex or property name.
     """
-    if not 1 <= size <= len(GTP_COLUMNS):
-        raise ValueError(f"board size {size} is not in 1..{len(GTP_COLUMNS)}")
-    root = {"FF": "4", "GM": "1", "SZ": str(size)}
-    for key, value in (properties or {}).items():
-        if not re.fullmatch(r"[A-Z]+", key):
-            raise ValueError(f"bad SGF property name {key!r}")
-        if key not in root and key != "RE":
-            root[key] = str(value)
-    root["RE"] = result
-    out = ["(;" + "".join(f"{k}[{_sgf_value(v)}]" for k, v in root.items())]
-    for colour, vertex in moves:
-        if colour not in ("B", "W"):
-            raise ValueError(f"colour {colour!r} is not 'B' or 'W'")
-        out.append(f";{colour}[{gtp_to_sgf(vertex, size)}]")
-    return "\n".join(out) + ")\n"
+    root = {k: v for k, v in (properties or {}).items() if k != "RE"}
+    root["RE"] = result  # always written, last, even when empty
+    return write_sgf(size, None, moves, "", (), root)
