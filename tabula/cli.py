@@ -7,7 +7,7 @@
     tabula arena   RUN_DIR [--games N] [--sims N] [--round-robin] [--opponent SPEC ...]
     tabula elo     RUN_DIR | --pgn FILE [--anchor NAME]
     tabula games
-    tabula bench   mcts|inference|selfplay|arena [ARGS ...]
+    tabula bench   mcts|inference|selfplay|arena|gtp [ARGS ...]
 
 User errors (bad game, config, checkpoint, run directory, file) print one
 line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
@@ -33,6 +33,7 @@ BENCH_MODULES = {
     "inference": "engine.bench_inference",
     "selfplay": "selfplay.bench",
     "arena": "arena.bench",
+    "gtp": "arena.bench_gtp",
 }
 DEFAULT_TRAIN_GAME = "tictactoe"
 DEFAULT_ANALYZE_GAME = "connect4"
@@ -102,11 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tabula.arena_cmd import add_parsers
     add_parsers(sub)
+    from tabula.gtp_cmd import add_parser as _gtp
+    _gtp(sub)
 
     p = sub.add_parser("games", help="list the registered games")
     p.set_defaults(func=_cmd_games)
 
-    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|arena "
+    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|arena|gtp "
                                      "--help")
     p.add_argument("target", choices=sorted(BENCH_MODULES))
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")

@@ -1,0 +1,118 @@
+"""`tabula bench gtp`: genmove latency of `tabula gtp`, with gnugo measured alongside.
+
+Each engine runs as a real subprocess speaking GTP on a pipe (as a GUI
+drives it). The engines play one game against themselves, `genmove b`,
+`genmove w`, ... from an empty board, and every genmove's round-trip time
+is measured; the first one (warm-up: model loading, JIT) is reported
+separately. gnugo (if installed) plays the same number of moves as the
+reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+class _Gtp:
+    """A GTP engine in a subprocess (blocking request/answer)."""
+
+    def __init__(self, argv: list[str]):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, bufsize=1)
+
+    def ask(self, command: str) -> str:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        lines = []
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"engine exited after {command!r}")
+            if not line.strip():
+                if lines:
+                    break
+                continue
+            lines.append(line.rstrip("\n"))
+        answer = "\n".join(lines)
+        if not answer.startswith("="):
+            raise RuntimeError(f"{command!r} answered {answer!r}")
+        return answer[1:].strip()
+
+    def close(self) -> None:
+        try:
+            self.ask("quit")
+        except (RuntimeError, OSError):
+            pass
+        self.proc.wait(5)
+
+
+def measure(argv: list[str], size: int, moves: int) -> tuple[float, list[float]]:
+    """(first genmove seconds, the later genmoves' seconds) of one self-play game."""
+    engine = _Gtp(argv)
+    try:
+        engine.ask("protocol_version")
+        engine.ask(f"boardsize {size}")
+        engine.ask("clear_board")
+        engine.ask("komi 7.5")
+        times = []
+        passes = 0
+        for i in range(moves):
+            start = time.perf_counter()
+            move = engine.ask(f"genmove {'bw'[i % 2]}")
+            times.append(time.perf_counter() - start)
+            passes = passes + 1 if move.lower() == "pass" else 0
+            if move.lower() == "resign" or passes == 2:
+                break
+        return times[0], times[1:]
+    finally:
+        engine.close()
+
+
+def _line(name: str, first: float, times: list[float]) -> str:
+    if not times:
+        return f"{name}: first genmove {first * 1000:.0f} ms, no further moves"
+    ordered = sorted(times)
+    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    return (f"{name}: {len(times)} genmoves, median {statistics.median(times) * 1000:.0f} ms, "
+            f"p90 {p90 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms "
+            f"(first, with start-up: {first * 1000:.0f} ms)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prints the genmove latency of tabula gtp and of gnugo."""
+    from arena.external import _find_program
+
+    p = argparse.ArgumentParser(prog="tabula bench gtp", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint (default: uniform network)")
+    p.add_argument("--size", type=int, default=9, help="board size (default 9)")
+    p.add_argument("--moves", type=int, default=40, help="genmoves per engine (default 40)")
+    p.add_argument("--gtp-args", default="", help="extra arguments for tabula gtp, e.g. '--sims 64'")
+    p.add_argument("--gnugo", default="gnugo --mode gtp --level 1 --chinese-rules",
+                   help="reference engine command ('' to skip)")
+    args = p.parse_args(argv)
+    ours = [sys.executable, "-m", "tabula", "gtp", *shlex.split(args.gtp_args)]
+    if args.checkpoint:
+        ours += ["--checkpoint", str(Path(args.checkpoint))]
+    else:
+        ours += ["--game", f"go{args.size}"]
+    first, times = measure(ours, args.size, args.moves)
+    print(_line(f"tabula gtp {shlex.join(ours[4:])}", first, times), flush=True)
+    if args.gnugo:
+        reference = shlex.split(args.gnugo)
+        try:
+            reference[0] = _find_program(reference[0], None)
+        except ValueError:
+            print(f"reference skipped: {reference[0]} is not installed")
+            return 0
+        first_ref, ref_times = measure(reference, args.size, args.moves)
+        print(_line(args.gnugo, first_ref, ref_times))
+        if times and ref_times:
+            ratio = statistics.median(times) / statistics.median(ref_times)
+            print(f"median latency ratio tabula/gnugo: {ratio:.2f}")
+    return 0
