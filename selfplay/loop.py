@@ -44,7 +44,7 @@ from selfplay import config as cfg
 from selfplay.actor import Actor
 from selfplay.evaluation import TrainingArena
 from selfplay.learner import Learner
-from selfplay.records import read_shard, write_shard
+from selfplay.records import game_texts, read_shard, write_shard
 from selfplay.replay import ReplayBuffer, load_window, shard_paths
 
 METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_positions",
@@ -283,6 +283,11 @@ class _Run:
         info = self.game.info
         write_shard(self.run_dir / "replay" / f"shard-{index:08d}.msgpack", self.config.game,
                     info.observation_shape, info.num_actions, records)
+        text = game_texts(self.game, records, self.counters["games"])
+        if text is not None:  # e.g. Go: the games as SGF, for GUIs
+            suffix = getattr(self.game, "record_format", "txt")
+            atomic_write_bytes(self.run_dir / "games" / f"shard-{index:08d}.{suffix}",
+                               text.encode())
 
 
 def _shard_index(path: Path) -> int:

@@ -172,3 +172,26 @@ def read_shard(path: Path, game: str, obs_shape: tuple[int, ...],
     if not isinstance(games, list):
         raise ReplayError(f"{path}: no game list")
     return [_decode_game(path, g, tuple(obs_shape), num_actions) for g in games]
+
+
+def game_texts(game, records: list[GameRecord], first_index: int = 0) -> str | None:
+    """The games as the game's own record format (an SGF collection for Go), or None.
+
+    Only games that define `format_record(moves, result, headers)` have one;
+    the moves are replayed from the initial position to get their text.
+    """
+    if getattr(game, "record_format", "moves") == "moves":
+        return None
+    texts = []
+    for i, record in enumerate(records):
+        state = game.new_initial_state()
+        moves = []
+        for action in record.actions:
+            moves.append(state.action_to_text(int(action)))
+            state.apply(int(action))
+        score = record.returns[0]
+        result = "1-0" if score > 0 else "0-1" if score < 0 else "1/2-1/2"
+        headers = {"First": "tabula", "Second": "tabula", "Event": "self-play",
+                   "Round": str(first_index + i)}
+        texts.append(game.format_record(moves, result, headers).strip())
+    return "\n".join(texts) + "\n"
