@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gtp-args", default="", help="extra arguments for tabula gtp, e.g. '--sims 64'")
     p.add_argument("--gnugo", default="gnugo --mode gtp --level 1 --chinese-rules",
                    help="reference engine command ('' to skip)")
+    p.add_argument("--match", type=int, default=0, metavar="N",
+                   help="also play N games of tabula gtp against the reference, both as GTP "
+                        "subprocesses, and count protocol errors and illegal moves")
     args = p.parse_args(argv)
     ours = [sys.executable, "-m", "tabula", "gtp", *shlex.split(args.gtp_args)]
     if args.checkpoint:
@@ -115,4 +118,32 @@ def main(argv: list[str] | None = None) -> int:
         if times and ref_times:
             ratio = statistics.median(times) / statistics.median(ref_times)
             print(f"median latency ratio tabula/gnugo: {ratio:.2f}")
+        if args.match:
+            print(conformance_match(ours, reference, args.size, args.match))
     return 0
+
+
+def conformance_match(ours: list[str], reference: list[str], size: int, games: int) -> str:
+    """Plays `games` games between two GTP subprocesses; one line: results and failures."""
+    from arena.external import ExternalPlayer
+    from arena.match import MatchSettings, play_games
+    from games import get_game
+
+    game = get_game(f"go{size}") if size in (9, 13, 19) else get_game(f"go/{size}")
+    a = ExternalPlayer("gtp", ours, game, name="tabula", timeout=60)
+    b = ExternalPlayer("gtp", reference, game, name="gnugo", timeout=60)
+    results = []
+    start = time.perf_counter()
+    try:
+        play_games(game, a, b, range(games), MatchSettings(game.info.name, opening_plies=0),
+                   results.append, lockstep=1)
+    finally:
+        a.close()
+        b.close()
+    points = sum(r.score if r.first == "tabula" else 1 - r.score for r in results)
+    failures = [r.reason for r in results if r.reason and "resigned" not in r.reason]
+    resigned = sum(1 for r in results if r.reason and "resigned" in r.reason)
+    return (f"match tabula gtp vs {reference[0]}: {len(results)} games, tabula {points:g} points, "
+            f"{resigned} resignations, {len(failures)} protocol errors or illegal moves"
+            + (f" ({'; '.join(sorted(set(failures)))})" if failures else "")
+            + f", {time.perf_counter() - start:.0f} s")
