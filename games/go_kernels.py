@@ -1,0 +1,328 @@
+"""Numba kernels of Go (games/go.py): legality, captures, ko, scoring, observations.
+
+Boards are int8[N*N] (0 empty, 1 black, 2 white), row-major, row 0 = rank 1;
+histories int8[8, N, N], newest first. The kernels follow open_spiel's rules
+(see games/go.py) and are checked against open_spiel in tests/games/test_go.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _neighbours(point: int, size: int, out: np.ndarray) -> int:
+    """Writes the orthogonal neighbours of `point` to out int32[4]; returns how many."""
+    row, col = point // size, point % size
+    k = 0
+    if row > 0:
+        out[k] = point - size
+        k += 1
+    if row < size - 1:
+        out[k] = point + size
+        k += 1
+    if col > 0:
+        out[k] = point - 1
+        k += 1
+    if col < size - 1:
+        out[k] = point + 1
+        k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _groups(board, size, zobrist):
+    """Labels the groups of int8[N*N] board.
+
+    Returns:
+      (hash uint64 of the board, label int32[N*N] group id per stone (-1 on
+      empty points), and per group id: liberties int32 (distinct points),
+      hash uint64, stones int32).
+    """
+    nn = size * size
+    label = np.full(nn, -1, np.int32)
+    liberties = np.zeros(nn, np.int32)
+    group_hash = np.zeros(nn, np.uint64)
+    group_size = np.zeros(nn, np.int32)
+    stamp = np.full(nn, -1, np.int32)
+    stack = np.empty(nn, np.int32)
+    nbr = np.empty(4, np.int32)
+    h = np.uint64(0)
+    g = 0
+    for p in range(nn):
+        c = board[p]
+        if c == 0:
+            continue
+        h ^= zobrist[c, p]
+        if label[p] >= 0:
+            continue
+        label[p] = g
+        stack[0] = p
+        top = 1
+        while top > 0:
+            top -= 1
+            q = stack[top]
+            group_hash[g] ^= zobrist[c, q]
+            group_size[g] += 1
+            for i in range(_neighbours(q, size, nbr)):
+                n = nbr[i]
+                if board[n] == 0:
+                    if stamp[n] != g:
+                        stamp[n] = g
+                        liberties[g] += 1
+                elif board[n] == c and label[n] < 0:
+                    label[n] = g
+                    stack[top] = n
+                    top += 1
+        g += 1
+    return h, label, liberties, group_hash, group_size
+
+
+@njit(cache=True, nogil=True)
+def legal_moves(board, size, colour, ko, zobrist):
+    """bool[N*N+1]: open_spiel's legal moves for `colour` (pass always legal).
+
+    A point is legal if empty, not the ko point, and the stone would have a
+    liberty: an empty neighbour, a friendly neighbour group with another
+    liberty, or an enemy neighbour group in atari (captured).
+
+    Args:
+      board: int8[N*N]; colour: 1 black or 2 white; ko: the ko point or -1;
+      zobrist: uint64[3, N*N].
+    """
+    nn = size * size
+    _, label, liberties, _, _ = _groups(board, size, zobrist)
+    legal = np.zeros(nn + 1, np.bool_)
+    legal[nn] = True
+    nbr = np.empty(4, np.int32)
+    for m in range(nn):
+        if board[m] != 0 or m == ko:
+            continue
+        ok = False
+        for i in range(_neighbours(m, size, nbr)):
+            n = nbr[i]
+            b = board[n]
+            if b == 0:
+                ok = True
+            elif b == colour:
+                ok = ok or liberties[label[n]] > 1
+            else:
+                ok = ok or liberties[label[n]] == 1
+        legal[m] = ok
+    return legal
+
+
+@njit(cache=True, nogil=True)
+def ko_point(before, after, move, size):
+    """open_spiel's ko point after `move`, or -1.
+
+    The move must have been played into an enemy eye (every neighbour an
+    enemy stone before) and captured exactly one stone; the ko point is that
+    stone's point.
+
+    Args:
+      before, after: int8[N*N] boards around the move.
+    """
+    colour = after[move]
+    nbr = np.empty(4, np.int32)
+    for i in range(_neighbours(move, size, nbr)):
+        if before[nbr[i]] != 3 - colour:
+            return -1
+    point = -1
+    for p in range(size * size):
+        if before[p] != 0 and after[p] == 0:
+            if point >= 0:
+                return -1
+            point = p
+    return point
+
+
+@njit(cache=True, nogil=True)
+def analyse_moves(board, size, colour, zobrist):
+    """What a stone of `colour` on each empty point would do.
+
+    Args:
+      board: int8[N*N].
+      colour: 1 black or 2 white.
+      zobrist: uint64[3, N*N], row 0 zeros.
+    Returns:
+      (hash uint64 of the board, next_hash uint64[N*N] after the move with its
+      captures, captures int32[N*N] stones captured, suicide bool[N*N]);
+      entries on occupied points are 0 / False.
+    """
+    nn = size * size
+    h, label, liberties, group_hash, group_size = _groups(board, size, zobrist)
+    nbr = np.empty(4, np.int32)
+    next_hash = np.zeros(nn, np.uint64)
+    captures = np.zeros(nn, np.int32)
+    suicide = np.zeros(nn, np.bool_)
+    taken = np.empty(4, np.int32)
+    for m in range(nn):
+        if board[m] != 0:
+            continue
+        nh = h ^ zobrist[colour, m]
+        num_taken = 0
+        alive = False
+        for i in range(_neighbours(m, size, nbr)):
+            n = nbr[i]
+            if board[n] == 0:
+                alive = True
+            elif board[n] == colour:
+                alive = alive or liberties[label[n]] > 1
+            elif liberties[label[n]] == 1:
+                gi = label[n]
+                new = True
+                for j in range(num_taken):
+                    new = new and taken[j] != gi
+                if new:
+                    taken[num_taken] = gi
+                    num_taken += 1
+                    nh ^= group_hash[gi]
+                    captures[m] += group_size[gi]
+        next_hash[m] = nh
+        suicide[m] = not alive and captures[m] == 0
+    return h, next_hash, captures, suicide
+
+
+@njit(cache=True, nogil=True)
+def area_counts(board, size):
+    """(Black's stones + territory, White's) under Tromp-Taylor rules, for int8[N*N]."""
+    nn = size * size
+    seen = np.zeros(nn, np.bool_)
+    stack = np.empty(nn, np.int32)
+    nbr = np.empty(4, np.int32)
+    black = 0
+    white = 0
+    for p in range(nn):
+        if board[p] == 1:
+            black += 1
+        elif board[p] == 2:
+            white += 1
+        elif not seen[p]:
+            seen[p] = True
+            stack[0] = p
+            top = 1
+            region = 0
+            touches = 0  # bit 1: black, bit 2: white
+            while top > 0:
+                top -= 1
+                q = stack[top]
+                region += 1
+                for i in range(_neighbours(q, size, nbr)):
+                    n = nbr[i]
+                    if board[n] == 0:
+                        if not seen[n]:
+                            seen[n] = True
+                            stack[top] = n
+                            top += 1
+                    else:
+                        touches |= board[n]
+            if touches == 1:
+                black += region
+            elif touches == 2:
+                white += region
+    return black, white
+
+
+@njit(cache=True, nogil=True)
+def push_board(history, tensor):
+    """A new int8[8, N, N] history with the board of open_spiel's tensor first.
+
+    Args:
+      history: int8[8, N, N], newest first.
+      tensor: float32[4, N, N], open_spiel's planes (black, white, empty, to-play).
+    """
+    new = np.empty_like(history)
+    size = history.shape[1]
+    for i in range(size):
+        for j in range(size):
+            new[0, i, j] = np.int8(tensor[0, i, j] + 2 * tensor[1, i, j])
+    new[1:] = history[:-1]
+    return new
+
+
+@njit(cache=True, nogil=True)
+def observe(history, player):
+    """float32[17, N, N] planes (see games/go.py) from int8[8, N, N] history; player 0 Black."""
+    steps, size = history.shape[0], history.shape[1]
+    obs = np.empty((2 * steps + 1, size, size), np.float32)
+    mine, theirs = player + 1, 2 - player
+    for t in range(steps):
+        for i in range(size):
+            for j in range(size):
+                v = history[t, i, j]
+                obs[t, i, j] = v == mine
+                obs[steps + t, i, j] = v == theirs
+    obs[2 * steps] = np.float32(player == 0)
+    return obs
+
+
+@njit(cache=True, nogil=True)
+def board_hash(board, zobrist):
+    """Zobrist hash (uint64) of int8[N*N]."""
+    h = np.uint64(0)
+    for p in range(board.shape[0]):
+        h ^= zobrist[board[p], p]
+    return h
+
+
+@njit(cache=True, nogil=True)
+def play_stone(board, size, move, colour):
+    """int8[N*N]: a new board after `colour` plays the legal `move`, captures removed."""
+    new = board.copy()
+    new[move] = colour
+    nn = size * size
+    stamp = np.full(nn, -1, np.int32)
+    stack = np.empty(nn, np.int32)
+    group = np.empty(nn, np.int32)
+    nbr = np.empty(4, np.int32)
+    nbr2 = np.empty(4, np.int32)
+    for i in range(_neighbours(move, size, nbr)):
+        start = nbr[i]
+        if new[start] != 3 - colour or stamp[start] >= 0:
+            continue
+        stamp[start] = start
+        stack[0] = start
+        top, count, free = 1, 0, False
+        while top > 0:
+            top -= 1
+            q = stack[top]
+            group[count] = q
+            count += 1
+            for j in range(_neighbours(q, size, nbr2)):
+                n = nbr2[j]
+                if new[n] == 0:
+                    free = True
+                elif new[n] == 3 - colour and stamp[n] < 0:
+                    stamp[n] = start
+                    stack[top] = n
+                    top += 1
+        if not free:
+            for j in range(count):
+                new[group[j]] = 0
+    return new
+
+
+@njit(cache=True, nogil=True)
+def insert_sorted(values, value):
+    """uint64[P or P+1]: sorted `values` with `value` added (`values` itself if present)."""
+    at = np.searchsorted(values, value)
+    if at < values.shape[0] and values[at] == value:
+        return values
+    new = np.empty(values.shape[0] + 1, values.dtype)
+    new[:at] = values[:at]
+    new[at] = value
+    new[at + 1:] = values[at:]
+    return new
+
+
+@njit(cache=True, nogil=True)
+def drop_repeats(mask, next_hash, seen):
+    """Clears mask[p] (bool[N*N+1], in place) where next_hash[p] is in sorted `seen`."""
+    last = seen.shape[0] - 1
+    for p in range(next_hash.shape[0]):
+        if mask[p]:
+            at = min(np.searchsorted(seen, next_hash[p]), last)
+            if seen[at] == next_hash[p]:
+                mask[p] = False
