@@ -4,10 +4,13 @@ from games.base import Game, GameError, GameInfo, ObjectBatch, SearchBatch, Stat
 from games.registry import game_names, get_game, list_games, register_game
 from games.sgf import SgfError, SgfGame, gtp_to_sgf, read_sgf, sgf_to_gtp, write_sgf
 
-_LAZY = {"GoGame": "games.go", "GoState": "games.go"}
+_LAZY = {"ChessGame": "games.chess", "ChessState": "games.chess",
+         "GoGame": "games.go", "GoState": "games.go"}
 """Names re-exported on first use, so that `import games` stays light (no pyspiel)."""
 
 __all__ = [
+    "ChessGame",
+    "ChessState",
     "Game",
     "GameError",
     "GameInfo",

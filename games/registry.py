@@ -82,6 +82,7 @@ def list_games() -> list[GameInfo]:
 
 register_game("tictactoe", "games.tictactoe:TicTacToe")
 register_game("connect4", "games.connect4:ConnectFour")
+register_game("chess", "games.chess:ChessGame")
 register_game("go9", "games.go:go9")
 register_game("go13", "games.go:go13")
 register_game("go19", "games.go:go19")

@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
     from tabula.gtp_cmd import add_parser as _gtp
     _gtp(sub)
+    from tabula.uci_cmd import add_parser as _uci
+    _uci(sub)
 
     p = sub.add_parser("games", help="list the registered games")
     p.set_defaults(func=_cmd_games)
