@@ -194,4 +194,4 @@ def game_texts(game, records: list[GameRecord], first_index: int = 0) -> str | N
         headers = {"First": "tabula", "Second": "tabula", "Event": "self-play",
                    "Round": str(first_index + i)}
         texts.append(game.format_record(moves, result, headers).strip())
-    return "\n".join(texts) + "\n"
+    return "\n\n".join(texts) + "\n"
