@@ -7,7 +7,7 @@
     tabula arena   RUN_DIR [--games N] [--sims N] [--round-robin] [--opponent SPEC ...]
     tabula elo     RUN_DIR | --pgn FILE [--anchor NAME]
     tabula games
-    tabula bench   mcts|inference|selfplay|arena|gtp|perft [ARGS ...]
+    tabula bench   mcts|inference|selfplay|arena|gtp|perft|uci [ARGS ...]
 
 User errors (bad game, config, checkpoint, run directory, file) print one
 line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
@@ -35,6 +35,7 @@ BENCH_MODULES = {
     "arena": "arena.bench",
     "gtp": "arena.bench_gtp",
     "perft": "games.bench_chess",
+    "uci": "arena.bench_uci",
 }
 DEFAULT_TRAIN_GAME = "tictactoe"
 DEFAULT_ANALYZE_GAME = "connect4"
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("games", help="list the registered games")
     p.set_defaults(func=_cmd_games)
 
-    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|arena|gtp|perft "
+    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|arena|gtp|perft|uci "
                                      "--help")
     p.add_argument("target", choices=sorted(BENCH_MODULES))
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")

@@ -1,0 +1,136 @@
+"""`tabula bench uci`: nodes per second and `stop` latency of `tabula uci`.
+
+The engine runs as a real subprocess on a pipe, as a GUI drives it. nps is
+read from the last `info` line of a `go movetime` search on each test
+position; the stop latency is the time from writing `stop` to reading
+`bestmove`, after `go infinite` has run for a moment. Stockfish (if
+installed) is measured the same way as the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+FENS = [
+    "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1",
+    "r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1",
+    "r4rk1/1pp1qppp/p1np1n2/2b1p1B1/2B1P1b1/P1NP1N2/1PP1QPPP/R4RK1 w - - 0 10",
+]
+
+
+class _Uci:
+    """A UCI engine in a subprocess with a reader thread (lines into a queue)."""
+
+    def __init__(self, argv: list[str]):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+        self.lines.put(None)
+
+    def send(self, command: str) -> None:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def until(self, prefix: str, timeout: float = 60.0) -> tuple[str, list[str]]:
+        """Reads lines until one starts with `prefix`; (that line, the lines before)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            if line is None:
+                raise RuntimeError(f"engine exited waiting for {prefix!r}")
+            if line.startswith(prefix):
+                return line, seen
+            seen.append(line)
+
+    def close(self) -> None:
+        try:
+            self.send("quit")
+            self.proc.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+def _nps(lines: list[str]) -> int | None:
+    for line in reversed(lines):
+        words = line.split()
+        if words[:1] == ["info"] and "nps" in words:
+            return int(words[words.index("nps") + 1])
+    return None
+
+
+def measure(argv: list[str], movetime_ms: int, stops: int) -> tuple[list[int], list[float]]:
+    """([nps per position], [stop latencies in seconds])."""
+    engine = _Uci(argv)
+    try:
+        engine.send("uci")
+        engine.until("uciok")
+        engine.send("isready")
+        engine.until("readyok")
+        rates = []
+        for fen in FENS:
+            engine.send(f"position fen {fen}")
+            engine.send(f"go movetime {movetime_ms}")
+            _, seen = engine.until("bestmove")
+            rate = _nps(seen)
+            if rate is not None:
+                rates.append(rate)
+        latencies = []
+        for i in range(stops):
+            engine.send(f"position fen {FENS[i % len(FENS)]}")
+            engine.send("go infinite")
+            time.sleep(0.5)
+            start = time.perf_counter()
+            engine.send("stop")
+            engine.until("bestmove")
+            latencies.append(time.perf_counter() - start)
+        return rates, latencies
+    finally:
+        engine.close()
+
+
+def _line(name: str, rates: list[int], latencies: list[float]) -> str:
+    nps = f"nps median {statistics.median(rates):,.0f}" if rates else "no nps reported"
+    stop = (f"stop latency median {statistics.median(latencies) * 1000:.0f} ms, "
+            f"max {max(latencies) * 1000:.0f} ms over {len(latencies)}") if latencies else ""
+    return f"{name}: {nps}; {stop}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prints nps and stop latency for tabula uci and the reference engine."""
+    from arena.external import _find_program
+
+    p = argparse.ArgumentParser(prog="tabula bench uci", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint (default: uniform network)")
+    p.add_argument("--uci-args", default="", help="extra arguments for tabula uci")
+    p.add_argument("--movetime", type=int, default=3000, help="ms per nps search (default 3000)")
+    p.add_argument("--stops", type=int, default=10, help="stop measurements (default 10)")
+    p.add_argument("--reference", default="stockfish", help="reference engine ('' to skip)")
+    args = p.parse_args(argv)
+    ours = [sys.executable, "-m", "tabula", "uci", *shlex.split(args.uci_args)]
+    if args.checkpoint:
+        ours += ["--checkpoint", args.checkpoint]
+    rates, latencies = measure(ours, args.movetime, args.stops)
+    print(_line(f"tabula uci {shlex.join(ours[4:])}".strip(), rates, latencies), flush=True)
+    if args.reference:
+        reference = shlex.split(args.reference)
+        try:
+            reference[0] = _find_program(reference[0], None)
+        except ValueError:
+            print(f"reference skipped: {reference[0]} is not installed")
+            return 0
+        ref_rates, ref_latencies = measure(reference, args.movetime, args.stops)
+        print(_line(args.reference, ref_rates, ref_latencies))
+    return 0
