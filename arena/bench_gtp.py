@@ -86,7 +86,7 @@ def _line(name: str, first: float, times: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Prints the genmove latency of tabula gtp and of gnugo."""
-    from arena.external import _find_program
+    from arena.external import engine_argv
 
     p = argparse.ArgumentParser(prog="tabula bench gtp", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", metavar="PATH", help="checkpoint (default: uniform network)")
@@ -107,11 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     first, times = measure(ours, args.size, args.moves)
     print(_line(f"tabula gtp {shlex.join(ours[4:])}", first, times), flush=True)
     if args.gnugo:
-        reference = shlex.split(args.gnugo)
-        try:
-            reference[0] = _find_program(reference[0], None)
-        except ValueError:
-            print(f"reference skipped: {reference[0]} is not installed")
+        reference = engine_argv(args.gnugo)
+        if reference is None:
+            print(f"reference skipped: {args.gnugo.split()[0]} is not installed")
             return 0
         first_ref, ref_times = measure(reference, args.size, args.moves)
         print(_line(args.gnugo, first_ref, ref_times))

@@ -110,7 +110,7 @@ def _line(name: str, rates: list[int], latencies: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Prints nps and stop latency for tabula uci and the reference engine."""
-    from arena.external import _find_program
+    from arena.external import engine_argv
 
     p = argparse.ArgumentParser(prog="tabula bench uci", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", metavar="PATH", help="checkpoint (default: uniform network)")
@@ -125,11 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     rates, latencies = measure(ours, args.movetime, args.stops)
     print(_line(f"tabula uci {shlex.join(ours[4:])}".strip(), rates, latencies), flush=True)
     if args.reference:
-        reference = shlex.split(args.reference)
-        try:
-            reference[0] = _find_program(reference[0], None)
-        except ValueError:
-            print(f"reference skipped: {reference[0]} is not installed")
+        reference = engine_argv(args.reference)
+        if reference is None:
+            print(f"reference skipped: {args.reference.split()[0]} is not installed")
             return 0
         ref_rates, ref_latencies = measure(reference, args.movetime, args.stops)
         print(_line(args.reference, ref_rates, ref_latencies))

@@ -310,6 +310,16 @@ def _find_program(program: str, cwd) -> str:
     raise ValueError(f"engine {program!r} not found")
 
 
+def engine_argv(command: str) -> list[str] | None:
+    """The command line with its program resolved (PATH, then /usr/games), or None if missing."""
+    argv = shlex.split(command)
+    try:
+        argv[0] = _find_program(argv[0], None)
+    except (ValueError, IndexError):
+        return None
+    return argv
+
+
 class ExternalPlayer:
     """An engine in a subprocess, driven over GTP or UCI.
 
