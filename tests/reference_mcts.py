@@ -58,8 +58,10 @@ class RefConfig:
     pb_c_base: float = 19652.0
     fpu_reduction: float = 0.25
     discount: float = -1.0
-    q_bounds: tuple[float, float] = (-1.0, 1.0)
-    """Fixed bounds used to normalise Q to [0, 1] in PUCT."""
+    q_bounds: tuple[float, float] | None = (-1.0, 1.0)
+    """Fixed bounds used to normalise Q to [0, 1] in PUCT, or None for MuZero's
+    min-max statistics: the lowest and highest Q = reward + discount * V(child) of
+    any node seen in a backup so far; while they are equal, Q is used as it is."""
     c_visit: float = 50.0
     c_scale: float = 0.1
     max_num_considered_actions: int = 16
@@ -159,16 +161,20 @@ def _q(node: Node, child: Node, cfg: RefConfig) -> float:
     return child.reward + cfg.discount * child.value()
 
 
-def _normalise(q: float, cfg: RefConfig) -> float:
-    lo, hi = cfg.q_bounds
+def _normalise(q: float, cfg: RefConfig, bounds: list[float] | None = None) -> float:
+    lo, hi = cfg.q_bounds if cfg.q_bounds is not None else bounds
+    if cfg.q_bounds is None and not hi > lo:
+        return q
     return (q - lo) / (hi - lo)
 
 
-def puct_choice(node: Node, cfg: RefConfig) -> int:
-    """argmax Qn(a) + pb_c * prior(a) * sqrt(N) / (1 + n(a)), first on ties."""
+def puct_choice(node: Node, cfg: RefConfig, bounds: list[float] | None = None) -> int:
+    """argmax Qn(a) + pb_c * prior(a) * sqrt(N) / (1 + n(a)), first on ties.
+
+    `bounds` is the search's [min, max] of Q when cfg.q_bounds is None."""
     big_n = node.visit_count + node.pending
     pb_c = cfg.pb_c_init + math.log((big_n + cfg.pb_c_base + 1) / cfg.pb_c_base)
-    fpu = _normalise(node.value(), cfg) - cfg.fpu_reduction
+    fpu = _normalise(node.value(), cfg, bounds) - cfg.fpu_reduction
     best, best_score = -1, -math.inf
     for a in node.legal_actions():
         child = node.children.get(a)
@@ -178,7 +184,7 @@ def puct_choice(node: Node, cfg: RefConfig) -> int:
             real, pending = child.visit_count, child.pending
             n = real + pending
             # Pending visits count as losses (Qn = 0): virtual loss.
-            qn = 0.0 if real == 0 else _normalise(_q(node, child, cfg), cfg) * real / n
+            qn = 0.0 if real == 0 else _normalise(_q(node, child, cfg), cfg, bounds) * real / n
         score = qn + pb_c * node.prior[a] * math.sqrt(big_n) / (1 + n)
         if score > best_score:
             best, best_score = a, score
@@ -257,6 +263,8 @@ class _Search:
         self.schedule = [considered_visits(m, length)
                          for m in range(cfg.max_num_considered_actions + 1)]
         self.nodes: list[Node] = []
+        self.bounds = [math.inf, -math.inf]
+        """[min, max] of Q seen in backups (used when cfg.q_bounds is None)."""
 
     def expand(self, node: Node, logits: Sequence[float], value: float) -> None:
         legal = list(self.legal(node.state))
@@ -269,7 +277,7 @@ class _Search:
 
     def choose(self, node: Node) -> int:
         if self.cfg.mode == "puct":
-            return puct_choice(node, self.cfg)
+            return puct_choice(node, self.cfg, self.bounds)
         if node.parent is None:
             return gumbel_root_choice(node, self.cfg, self.gumbel, self.schedule)
         return gumbel_interior_choice(node, self.cfg)
@@ -279,6 +287,9 @@ class _Search:
         while node is not None:
             node.visit_count += 1
             node.value_sum += g
+            if node.parent is not None:
+                q = node.reward + self.cfg.discount * node.value()
+                self.bounds = [min(self.bounds[0], q), max(self.bounds[1], q)]
             g = node.reward + self.cfg.discount * g
             node = node.parent
 
