@@ -302,6 +302,16 @@ def _cmd_games(args) -> int:
     rows = [("name", "actions", "observation", "players", "symmetries")]
     notes = []
     for name in game_names():
+        if name == "atari/<name>":
+            import textwrap
+
+            from games.atari import INSTALL_HINT, atari_names
+
+            atari = atari_names()  # empty without the atari extra
+            notes.append(textwrap.fill(
+                f"{name}: {len(atari)} games: {', '.join(atari)}", width=100,
+                subsequent_indent="    ") if atari else f"{name}: unavailable ({INSTALL_HINT})")
+            continue
         if name.endswith("<name>"):
             notes.append(f"{name}: a family; give the member name, e.g. {name[:-6]}<member>")
             continue
