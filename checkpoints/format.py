@@ -6,7 +6,7 @@ one key, METADATA_KEY, whose value is a JSON object:
 
   format_version     int, FORMAT_VERSION when written
   game               str, registry name, e.g. 'connect4'
-  algo               str, 'alphazero'
+  algo               str, 'alphazero' or 'muzero'
   network            dict, engine.networks.NetworkConfig fields
   observation_shape  list[int], e.g. [3, 6, 7]
   num_actions        int
@@ -33,7 +33,7 @@ import torch
 
 FORMAT_VERSION = 1
 METADATA_KEY = "tabula"
-ALGOS = ("alphazero",)
+ALGOS = ("alphazero", "muzero")
 # A safetensors header beyond this is not one we wrote (ours are a few kB).
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 

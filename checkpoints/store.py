@@ -32,7 +32,7 @@ from checkpoints.format import (
     validate_metadata,
     weights_sha256,
 )
-from engine.networks import NetworkConfig, PolicyValueNet, network_config_from_dict
+from engine.networks import PolicyValueNet, network_config_from_dict
 
 _NAME_RE = re.compile(r"^step-(\d{8,})\.safetensors$")
 # Keys save_checkpoint fills in when the caller leaves them out.
@@ -117,7 +117,7 @@ def _complete_metadata(state_dict: Mapping[str, torch.Tensor],
     meta = {**_DEFAULTS, **metadata}
     for key in _COMPUTED:
         meta.pop(key, None)
-    if isinstance(meta.get("network"), NetworkConfig):
+    if dataclasses.is_dataclass(meta.get("network")):  # NetworkConfig or MuZeroNetConfig
         meta["network"] = dataclasses.asdict(meta["network"])
     if isinstance(meta.get("observation_shape"), tuple):
         meta["observation_shape"] = list(meta["observation_shape"])
@@ -252,9 +252,43 @@ def load_network(path: str | os.PathLike,
     """
     ckpt = load_checkpoint(path)
     meta = ckpt.meta
+    if meta["algo"] != "alphazero":
+        raise CheckpointError(
+            f"{path}: this is a {meta['algo']} checkpoint (learned dynamics), not an "
+            "AlphaZero network; use it where MuZero checkpoints are accepted "
+            "(tabula play, tabula train --algo muzero)")
     try:
         config = network_config_from_dict(meta["network"])
         net = PolicyValueNet(tuple(meta["observation_shape"]), meta["num_actions"], config)
+        net.load_state_dict(ckpt.state_dict, strict=True)
+    except (ValueError, RuntimeError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: checkpoint network does not match its metadata ({first_line}); "
+            "the checkpoint was saved from a different network") from None
+    return net.to(map_location).eval(), meta
+
+
+def load_muzero_network(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """Builds the MuZeroNet a MuZero checkpoint describes and loads its weights.
+
+    Returns:
+      (network in eval mode on `map_location`, metadata).
+    Raises:
+      CheckpointError: as load_checkpoint; an AlphaZero checkpoint; or the
+        metadata's network config does not match the weights.
+    """
+    from engine.muzero_net import MuZeroNet, muzero_config_from_dict
+
+    ckpt = load_checkpoint(path)
+    meta = ckpt.meta
+    if meta["algo"] != "muzero":
+        raise CheckpointError(
+            f"{path}: this is an {meta['algo']} checkpoint, not a MuZero one; use it "
+            "without --algo muzero")
+    try:
+        config = muzero_config_from_dict(meta["network"])
+        net = MuZeroNet(tuple(meta["observation_shape"]), meta["num_actions"], config)
         net.load_state_dict(ckpt.state_dict, strict=True)
     except (ValueError, RuntimeError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -272,6 +306,7 @@ __all__ = [
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
+    "load_muzero_network",
     "load_network",
     "read_metadata",
     "save_checkpoint",

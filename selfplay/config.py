@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.evaluator import BACKENDS
+from engine.muzero_net import MuZeroNetConfig
 from engine.networks import NetworkConfig
 from engine.search import SearchConfig
 
@@ -169,12 +170,52 @@ class ArenaConfig:
 
 
 @dataclass(frozen=True)
+class MuZeroConfig:
+    """MuZero training (used when algo = "muzero")."""
+
+    unroll_steps: int = 5
+    """K: steps the dynamics network is unrolled per sample in training."""
+    td_steps: int = 10
+    """n: value targets are n-step returns bootstrapped from the search value n steps on
+    (board games: set it above the game length for the final outcome)."""
+    prioritized: bool = False
+    """Prioritized replay (Schaul et al. 2016): sample by |value target - prediction|^alpha."""
+    priority_alpha: float = 0.6
+    """Prioritized replay exponent (0: uniform)."""
+    priority_beta: float = 0.4
+    """Importance-sampling correction exponent (1: full correction)."""
+    reanalyze_fraction: float = 0.0
+    """Fraction of the positions searched per iteration that re-search stored positions
+    with the newest network (MuZero Reanalyze), refreshing their policy and value targets."""
+    value_loss_weight: float = 0.25
+    """Weight of the value loss (the MuZero Reanalyze paper's 0.25)."""
+    segment_length: int = 200
+    """Environments: a running episode is stored in segments of this many positions."""
+
+    def __post_init__(self):
+        _check_ints(self, 1, "unroll_steps", "td_steps", "segment_length")
+        _check_floats(self, "priority_alpha", "priority_beta", "reanalyze_fraction",
+                      "value_loss_weight")
+        if not self.reanalyze_fraction < 1:
+            raise ValueError("reanalyze_fraction must be below 1 (some positions must be fresh)")
+
+
+ALGOS = ("alphazero", "muzero")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs."""
 
     game: str = "tictactoe"
     """Registry name of the game."""
+    algo: str = "alphazero"
+    """alphazero (the rules in the search) or muzero (learned dynamics; environments)."""
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    """AlphaZero's network (algo = alphazero)."""
+    muzero_network: MuZeroNetConfig = field(default_factory=MuZeroNetConfig)
+    """MuZero's networks (algo = muzero)."""
+    muzero: MuZeroConfig = field(default_factory=MuZeroConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
@@ -185,6 +226,8 @@ class TrainConfig:
 
 SECTIONS = {
     "network": NetworkConfig,
+    "muzero_network": MuZeroNetConfig,
+    "muzero": MuZeroConfig,
     "search": SearchConfig,
     "selfplay": SelfPlayConfig,
     "replay": ReplayConfig,
@@ -246,12 +289,16 @@ def merge(config: TrainConfig, data: dict) -> TrainConfig:
             if not isinstance(value, str):
                 raise ConfigError(f"game must be a string, got {value!r}")
             changes["game"] = value
+        elif key == "algo":
+            if value not in ALGOS:
+                raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {value!r}")
+            changes["algo"] = value
         elif key in SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"[{key}] must be a table of settings")
             changes[key] = _section(SECTIONS[key], key, value, getattr(config, key))
         else:
-            close = difflib.get_close_matches(key, ["game", *SECTIONS], n=1)
+            close = difflib.get_close_matches(key, ["game", "algo", *SECTIONS], n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(f"unknown config section {key!r}{hint}")
     return dataclasses.replace(config, **changes)
@@ -265,8 +312,8 @@ def parse_overrides(items: list[str]) -> dict:
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} must look like section.key=value")
         parts = key.strip().split(".")
-        if parts == ["game"]:
-            data["game"] = value.strip()
+        if parts in (["game"], ["algo"]):
+            data[parts[0]] = value.strip()
         elif len(parts) == 2:
             data.setdefault(parts[0], {})[parts[1]] = value.strip()
         else:
@@ -284,13 +331,25 @@ def load_toml(path: Path) -> dict:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
 
 
-def preset(game: str) -> TrainConfig:
-    """Defaults plus the game's preset, if it has one."""
-    config = TrainConfig(game=game)
-    path = PRESETS / f"{game.replace('/', '_')}.toml"
-    if path.exists():
-        config = merge(config, load_toml(path))
-    return dataclasses.replace(config, game=game)
+def preset(game: str, algo: str = "alphazero") -> TrainConfig:
+    """Defaults plus the game's preset, if it has one.
+
+    Presets: selfplay/presets/<game>.toml (a family's game such as atari/Pong
+    falls back to atari.toml), then for MuZero <game>.muzero.toml on top.
+    """
+    if algo not in ALGOS:
+        raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {algo!r}")
+    config = TrainConfig(game=game, algo=algo)
+    stem = game.replace("/", "_")
+    family = game.split("/")[0] if "/" in game else None
+    names = [stem] if family is None else [family, stem]
+    if algo == "muzero":
+        names += [f"{n}.muzero" for n in names]
+    for name in names:
+        path = PRESETS / f"{name}.toml"
+        if path.exists():
+            config = merge(config, load_toml(path))
+    return dataclasses.replace(config, game=game, algo=algo)
 
 
 def to_dict(config: TrainConfig) -> dict:
@@ -307,7 +366,8 @@ def from_dict(data: dict) -> TrainConfig:
 def to_toml(config: TrainConfig) -> str:
     """The resolved configuration as TOML text (flat sections of scalars)."""
     data = to_dict(config)
-    lines = [f"game = {_toml_value(data.pop('game'))}", ""]
+    lines = [f"game = {_toml_value(data.pop('game'))}",
+             f"algo = {_toml_value(data.pop('algo'))}", ""]
     for section, values in data.items():
         lines.append(f"[{section}]")
         lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())

@@ -39,18 +39,25 @@ from checkpoints import (
     save_checkpoint,
 )
 from engine.evaluator import make_evaluator
+from engine.muzero_net import MuZeroNet
+from engine.muzero_search import MuZeroInference
 from games import get_game
 from selfplay import config as cfg
 from selfplay.actor import Actor
 from selfplay.evaluation import TrainingArena
 from selfplay.learner import Learner
+from selfplay.muzero_actor import MuZeroActor, is_environment, reanalyze
+from selfplay.muzero_learner import MuZeroLearner
+from selfplay.muzero_replay import (SegmentReplay, load_segments_window, read_segments,
+                                    write_segments)
 from selfplay.records import game_texts, read_shard, write_shard
 from selfplay.replay import ReplayBuffer, load_window, shard_paths
 
 METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_positions",
            "selfplay/games", "selfplay/positions_per_s", "selfplay/evals_per_s",
            "selfplay/mean_batch", "selfplay/mean_game_length", "selfplay/first_player_score",
-           "loss/policy", "loss/value", "loss/total", "learner/steps", "learner/steps_per_s"]
+           "loss/policy", "loss/value", "loss/total", "learner/steps", "learner/steps_per_s",
+           "loss/reward", "selfplay/episodes", "selfplay/mean_return", "reanalyze/positions"]
 
 
 class RunError(ValueError):
@@ -118,6 +125,9 @@ def _resumed_config(run_dir: Path, existing: cfg.TrainConfig,
       RunError: `overrides` change the game or a setting outside [run].
     """
     requested = cfg.merge(existing, overrides)
+    if requested.algo != existing.algo:
+        raise RunError(f"run directory {run_dir} holds a {existing.algo} run, not "
+                       f"{requested.algo}; use another --run directory")
     if requested.game != existing.game:
         raise RunError(f"run directory {run_dir} holds a {existing.game} run, not "
                        f"{requested.game}; use another --run directory")
@@ -169,12 +179,14 @@ class _Stop:
 
 def _metadata(config, game, learner, counters, parent):
     info = game.info
-    return {"game": config.game, "network": learner.network_config,
+    extra = {"iteration": counters["iteration"], "search": dataclasses.asdict(config.search)}
+    if config.algo == "muzero":
+        extra["muzero"] = dataclasses.asdict(config.muzero)
+    return {"game": config.game, "algo": config.algo, "network": learner.network_config,
             "observation_shape": list(info.observation_shape), "num_actions": info.num_actions,
             "step": learner.step, "games": counters["games"],
             "positions": counters["positions"], "parent": parent,
-            "extra": {"iteration": counters["iteration"],
-                      "search": dataclasses.asdict(config.search)}}
+            "extra": extra}
 
 
 def _append_metrics(path: Path, row: dict) -> None:
@@ -196,19 +208,42 @@ class _Run:
         self.run_dir = run_dir
         self.game = get_game(config.game)
         info = self.game.info
+        self.muzero = config.algo == "muzero"
+        if not self.muzero and is_environment(self.game):
+            raise RunError(f"{config.game} is an environment without known rules; train it "
+                           "with --algo muzero (learned dynamics)")
+        if self.muzero and (config.arena.every or config.arena.gating != "off"):
+            raise RunError("the training arena plays AlphaZero checkpoints only; use "
+                           "--set arena.every=0 --set arena.gating=off with --algo muzero")
         if config.run.device.startswith("cuda") and not torch.cuda.is_available():
             raise RunError(f"run.device is {config.run.device!r} but torch finds no CUDA "
                            "device; use --set run.device=cpu")
         torch.manual_seed(config.run.seed)
-        self.learner = Learner(self.game, config.network, config.learner, config.run.device)
         self.rng = np.random.default_rng(config.run.seed)
         self.counters = {"iteration": 0, "games": 0, "positions": 0}
         self.checkpoint: Path | None = None
-        self.replay = ReplayBuffer(config.replay.window_positions, info.observation_shape,
-                                   info.num_actions)
+        if self.muzero:
+            mz = config.muzero
+            self.learner = MuZeroLearner(self.game, config.muzero_network, config.learner, mz,
+                                         config.run.device)
+            self.replay = SegmentReplay(
+                config.replay.window_positions, info.observation_shape, info.num_actions,
+                frames=is_environment(self.game), unroll_steps=mz.unroll_steps,
+                td_steps=mz.td_steps, discount=config.search.discount,
+                prioritized=mz.prioritized, alpha=mz.priority_alpha, beta=mz.priority_beta)
+        else:
+            self.learner = Learner(self.game, config.network, config.learner, config.run.device)
+            self.replay = ReplayBuffer(config.replay.window_positions, info.observation_shape,
+                                       info.num_actions)
         self._resume()
-        self.actor = Actor(self.game, config.search, config.selfplay,
-                           np.random.default_rng(self.rng.integers(2**63)))
+        actor_rng = np.random.default_rng(self.rng.integers(2**63))
+        if self.muzero:
+            # Environments are seeded per slot; the iteration makes resumed runs differ.
+            self.actor = MuZeroActor(self.game, config.search, config.selfplay, config.muzero,
+                                     actor_rng, seed=config.run.seed * 7919
+                                     + self.counters["iteration"])
+        else:
+            self.actor = Actor(self.game, config.search, config.selfplay, actor_rng)
 
     def _resume(self) -> None:
         state_path = self.run_dir / "train_state.safetensors"
@@ -220,12 +255,21 @@ class _Run:
             # the two writes) hold finished games the counters must include.
             for path in shard_paths(replay_dir):
                 if _shard_index(path) >= next_shard:
-                    records = read_shard(path, self.config.game, info.observation_shape,
-                                         info.num_actions)
-                    self.counters["games"] += len(records)
+                    records = self._read_shard(path)
+                    self.counters["games"] += sum(_finished(r) for r in records)
                     self.counters["positions"] += sum(len(r) for r in records)
-        load_window(self.replay, replay_dir, self.config.game,
-                    info.observation_shape, info.num_actions)
+        if self.muzero:
+            load_segments_window(self.replay, shard_paths(replay_dir), self.config.game)
+        else:
+            load_window(self.replay, replay_dir, self.config.game,
+                        info.observation_shape, info.num_actions)
+
+    def _read_shard(self, path: Path) -> list:
+        info = self.game.info
+        if self.muzero:
+            return read_segments(path, self.config.game, info.observation_shape,
+                                 info.num_actions, self.replay.frames)
+        return read_shard(path, self.config.game, info.observation_shape, info.num_actions)
 
     def _load_train_state(self, path: Path) -> int | None:
         """Restores learner, counters, RNG and weights; returns the next shard index saved."""
@@ -255,6 +299,12 @@ class _Run:
     def evaluator(self):
         self.learner.net.eval()
         net = self.learner.net
+        if self.muzero:
+            if self.config.run.device != "cpu":
+                net = MuZeroNet(tuple(self.game.info.observation_shape),
+                                self.game.info.num_actions, self.config.muzero_network)
+                net.load_state_dict(self.learner.state_dict_cpu())
+            return MuZeroInference(net)
         if self.config.run.device != "cpu":
             net = type(net)(tuple(self.game.info.observation_shape), self.game.info.num_actions,
                             self.config.network)
@@ -281,6 +331,11 @@ class _Run:
     def write_shard(self, records) -> None:
         index = self._next_shard()
         info = self.game.info
+        if self.muzero:
+            write_segments(self.run_dir / "replay" / f"shard-{index:08d}.msgpack",
+                           self.config.game, info.observation_shape, info.num_actions,
+                           self.replay.frames, records)
+            return
         write_shard(self.run_dir / "replay" / f"shard-{index:08d}.msgpack", self.config.game,
                     info.observation_shape, info.num_actions, records)
         text = game_texts(self.game, records, self.counters["games"])
@@ -288,6 +343,11 @@ class _Run:
             suffix = getattr(self.game, "record_format", "txt")
             atomic_write_bytes(self.run_dir / "games" / f"shard-{index:08d}.{suffix}",
                                text.encode())
+
+
+def _finished(record) -> bool:
+    """A finished game: every AlphaZero record; a MuZero segment that ends its game."""
+    return bool(getattr(record, "done", True))
 
 
 def _shard_index(path: Path) -> int:
@@ -314,8 +374,21 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
         run.write_shard(records)
         for r in records:
             run.replay.add(r)
-        run.counters["games"] += len(records)
+        run.counters["games"] += sum(_finished(r) for r in records)
         run.counters["positions"] += sum(len(r) for r in records)
+    extra: dict = {}
+    if run.muzero:
+        returns = actor.episode_returns
+        extra["selfplay/episodes"] = len(returns)
+        extra["selfplay/mean_return"] = float(np.mean(returns)) if returns else float("nan")
+        returns.clear()
+        fraction = c.muzero.reanalyze_fraction
+        if fraction > 0 and run.replay.size and not stop():
+            count = math.ceil(moves * fraction / (1 - fraction))
+            extra["reanalyze/positions"] = reanalyze(
+                run.replay, evaluator, c.search, count, run.rng, actor.value_bounds,
+                batch=c.selfplay.parallel_games)
+        records = [r for r in records if _finished(r)]  # games, for the statistics below
     losses: dict = {}
     t2 = time.perf_counter()
     # At least one position: sampling an empty window fails (min_positions may be 0).
@@ -335,7 +408,9 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
         "selfplay/mean_game_length": (float(np.mean([len(r) for r in records]))
                                       if records else float("nan")),
         "selfplay/first_player_score": (float(np.mean([(r.returns[0] + 1) / 2 for r in records]))
-                                        if records else float("nan")),
+                                        if records and records[0].returns is not None
+                                        and len(records[0].returns) > 1 else float("nan")),
+        **extra,
         **losses,
         "learner/steps_per_s": losses.get("learner/steps", 0) / max(t3 - t2, 1e-9),
     }

@@ -67,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or resume) a run")
     p.add_argument("--game", help=f"game to learn (default {DEFAULT_TRAIN_GAME}, or the "
                                   "saved game when resuming)")
-    p.add_argument("--run", metavar="DIR", help="run directory (default runs/<game>)")
+    p.add_argument("--algo", choices=("alphazero", "muzero"),
+                   help="alphazero (search with the rules; default for board games) or muzero "
+                        "(learned dynamics; the only choice for Atari)")
+    p.add_argument("--run", metavar="DIR",
+                   help="run directory (default runs/<game>, runs/<game>_muzero for MuZero on "
+                        "a board game)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML settings merged over the preset")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting (repeatable)")
@@ -154,7 +159,16 @@ def _cmd_train(args) -> int:
     from selfplay.loop import train
 
     game, overrides = _train_settings(args)
-    run_dir = Path(args.run or f"runs/{(game or DEFAULT_TRAIN_GAME).replace('/', '_')}")
+    name = game or DEFAULT_TRAIN_GAME
+    environment = getattr(get_game(name), "kind", "board") == "environment"
+    algo = args.algo or ("muzero" if environment else "alphazero")
+    if environment and algo != "muzero":
+        raise cfg.ConfigError(f"{name} is an environment without known rules: AlphaZero needs "
+                              "the rules; use --algo muzero")
+    suffix = "_muzero" if algo == "muzero" and not environment else ""
+    run_dir = Path(args.run or f"runs/{name.replace('/', '_')}{suffix}")
+    if args.algo:
+        overrides["algo"] = args.algo
     if (run_dir / "config.toml").exists():
         if args.seed is not None:
             print("tabula: note: --seed is ignored when resuming a run", file=sys.stderr)
@@ -163,7 +177,7 @@ def _cmd_train(args) -> int:
     else:
         game = game or DEFAULT_TRAIN_GAME
         get_game(game)  # Unknown names fail here, before anything is written.
-        config = cfg.merge(cfg.preset(game), overrides)
+        config = cfg.merge(cfg.preset(game, algo), overrides)
         summary = train(config, run_dir, progress=not args.no_progress)
     print(summary.line())
     if summary.checkpoint is not None:

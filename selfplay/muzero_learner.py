@@ -1,0 +1,108 @@
+"""The MuZero learner: K-step unrolled training of representation, dynamics and prediction.
+
+Loss per sample (MuZero appendix G / EfficientZero): at the root and after each
+of K dynamics steps, cross-entropy of the categorical value and reward
+supports against the two-hot targets, plus policy cross-entropy; the unrolled
+steps' losses are scaled by 1/K and the gradient entering the dynamics is
+halved. With prioritized replay each sample is weighted by its importance
+sampling weight and the root value error becomes its new priority.
+Optimiser and RNG state round-trip as the AlphaZero learner's do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.muzero_net import MuZeroNet, MuZeroNetConfig, scalar_to_support, support_to_scalar
+from selfplay.config import LearnerConfig, MuZeroConfig
+from selfplay.learner import Learner
+
+
+def _scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    return x * scale + x.detach() * (1.0 - scale)
+
+
+class MuZeroLearner(Learner):
+    """Trains a MuZeroNet from SegmentReplay samples."""
+
+    def __init__(self, game, network: MuZeroNetConfig, config: LearnerConfig,
+                 muzero: MuZeroConfig, device: str = "cpu"):
+        self.game = game
+        self.config = config
+        self.muzero = muzero
+        self.network_config = network
+        self.device = torch.device(device)
+        info = game.info
+        self.net = MuZeroNet(tuple(info.observation_shape), info.num_actions,
+                             network).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.learning_rate,
+                                           weight_decay=config.weight_decay)
+        self.step = 0
+
+    def train(self, replay, steps: int, rng: np.random.Generator,
+              should_stop=lambda: False) -> dict[str, float]:
+        """Runs up to `steps` gradient steps; returns mean losses. Blocks."""
+        self.net.train()
+        keys = ("loss/policy", "loss/value", "loss/reward", "loss/total")
+        totals = dict.fromkeys(keys, 0.0)
+        done = 0
+        for _ in range(steps):
+            if should_stop():
+                break
+            batch = replay.sample(self.config.batch_size, rng)
+            losses, priorities = self._step(batch)
+            if replay.prioritized:
+                replay.update_priorities(batch["index"], priorities)
+            for key in keys:
+                totals[key] += losses[key]
+            done += 1
+        return {k: v / max(done, 1) for k, v in totals.items()} | {"learner/steps": done}
+
+    def losses(self, batch: dict) -> tuple[torch.Tensor, dict, np.ndarray]:
+        """The weighted total loss of a batch, its parts, and new priorities."""
+        t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
+             for k, v in batch.items()}
+        cfg = self.network_config
+        unroll = t["actions"].shape[1]
+        latent, logits, value_logits = self.net.initial_inference(t["obs"])
+        value_loss = _ce(value_logits, scalar_to_support(t["value"][:, 0], cfg.value_support))
+        value_loss = value_loss * t["value_mask"][:, 0]
+        policy_loss = _ce(logits, t["policy"][:, 0]) * t["policy_mask"][:, 0]
+        reward_loss = torch.zeros_like(value_loss)
+        with torch.no_grad():
+            root_value = support_to_scalar(value_logits, cfg.value_support)
+            priorities = (root_value - t["value"][:, 0]).abs().cpu().numpy()
+        for k in range(1, unroll + 1):
+            latent = _scale_gradient(latent, 0.5)
+            latent, reward_logits, logits, value_logits = self.net.recurrent_inference(
+                latent, t["actions"][:, k - 1])
+            scale = 1.0 / unroll
+            value_loss = value_loss + scale * t["value_mask"][:, k] * _ce(
+                value_logits, scalar_to_support(t["value"][:, k], cfg.value_support))
+            reward_loss = reward_loss + scale * t["reward_mask"][:, k] * _ce(
+                reward_logits, scalar_to_support(t["reward"][:, k], cfg.reward_support))
+            policy_loss = policy_loss + scale * t["policy_mask"][:, k] * _ce(
+                logits, t["policy"][:, k])
+        w = t["weight"]
+        total = (w * (policy_loss + self.muzero.value_loss_weight * value_loss
+                      + reward_loss)).mean()
+        parts = {"loss/policy": float((w * policy_loss).mean().detach()),
+                 "loss/value": float((w * value_loss).mean().detach()),
+                 "loss/reward": float((w * reward_loss).mean().detach())}
+        return total, parts, priorities
+
+    def _step(self, batch: dict) -> tuple[dict, np.ndarray]:
+        total, parts, priorities = self.losses(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
+        self.optimizer.step()
+        self.step += 1
+        return parts | {"loss/total": float(total.detach())}, priorities
+
+
+def _ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy per row against a target distribution."""
+    return -(target * F.log_softmax(logits, dim=-1)).sum(dim=-1)
