@@ -83,9 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("play", help="play against a checkpoint at a text prompt")
+    p = sub.add_parser("play", help="play against a checkpoint at a text prompt, or watch it "
+                                    "play an Atari game")
     _engine_options(p, "game to play (default: the checkpoint's game)")
     p.add_argument("--engine-first", action="store_true", help="the engine plays first")
+    w = p.add_argument_group("environments (atari/<Name>)")
+    w.add_argument("--agent", choices=("random",),
+                   help="random: uniformly random actions instead of a checkpoint")
+    w.add_argument("--episodes", type=int, metavar="N", help="episodes, played at once (default 1)")
+    w.add_argument("--max-steps", type=int, metavar="N",
+                   help="agent steps per episode at most (default: the game's limit)")
+    w.add_argument("--gif", metavar="FILE",
+                   help="GIF of the first episode (default: <checkpoint stem>-<game>.gif)")
+    w.add_argument("--no-gif", action="store_true", help="write no GIF")
+    w.add_argument("--json", metavar="FILE", help="write the returns and their summary as JSON")
+    w.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_play)
 
     p = sub.add_parser("analyze", help="JSON-lines analysis engine on stdin/stdout")
@@ -192,10 +204,27 @@ def _cmd_train(args) -> int:
 # play, analyze, eval ---------------------------------------------------------
 
 def _cmd_play(args) -> int:
-    from arena import TextSession, load_player, run_text
+    from arena import TextSession, checkpoint_game, load_player, run_text
+    from games import get_game
 
     if args.game is None and args.checkpoint is None:
         raise ValueError("play needs --game NAME (or --checkpoint PATH)")
+    game = get_game(args.game or checkpoint_game(args.checkpoint))
+    watch_flags = ("agent", "episodes", "max_steps", "gif", "no_gif", "json", "no_progress")
+    if getattr(game, "kind", "board") == "environment":
+        from arena.watch import WatchConfig, run_watch
+
+        if args.engine_first:
+            raise ValueError(f"--engine-first: {game.info.name} has no turns to give")
+        return run_watch(game, WatchConfig(
+            checkpoint=args.checkpoint, agent=args.agent, sims=args.sims,
+            episodes=1 if args.episodes is None else args.episodes, seed=args.seed,
+            max_steps=args.max_steps, gif=args.gif, no_gif=args.no_gif, json=args.json,
+            progress=not args.no_progress))
+    used = [f"--{f.replace('_', '-')}" for f in watch_flags
+            if getattr(args, f) is not None and getattr(args, f) is not False]
+    if used:
+        raise ValueError(f"{', '.join(used)}: only for environments such as atari/Breakout")
     player = load_player(args.game, args.checkpoint, args.sims, args.seed)
     return run_text(TextSession(player.game, player, engine_first=args.engine_first))
 
