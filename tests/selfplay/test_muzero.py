@@ -1,0 +1,245 @@
+"""MuZero's selfplay side: n-step targets, unrolled samples, priorities, shards, reanalyze, runs.
+
+Expected targets are computed by hand from the definition
+z_t = sum_{j<n} d^j r_{t+j} + d^n v_{t+n} (module docstring of selfplay/muzero_replay.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from selfplay.muzero_replay import (Segment, SegmentReplay, read_segments, value_targets,
+                                    write_segments)
+from selfplay.records import ReplayError
+
+
+def _segment(rewards, values, done, length=None, num_actions=3, obs=None, actions=None):
+    t = len(rewards)
+    policies = np.tile(np.arange(1, num_actions + 1, dtype=np.float32), (t, 1))
+    policies /= policies.sum(axis=1, keepdims=True)
+    return Segment(
+        obs=obs if obs is not None else np.arange(t, dtype=np.float32).reshape(t, 1, 1, 1),
+        actions=np.asarray(actions if actions is not None else [i % num_actions for i in range(t)],
+                           np.int32),
+        rewards=np.asarray(rewards, np.float32), policies=policies,
+        root_values=np.asarray(values, np.float32),
+        masks=np.ones((t, num_actions), bool), to_play=np.zeros(t, np.int8),
+        length=length or t, done=done)
+
+
+def test_n_step_targets_of_a_finished_episode():
+    seg = _segment([1.0, 0.0, 2.0], [10.0, 20.0, 30.0], done=True)
+    # z0 = 1 + 0.5*0 + 0.25*v2 = 8.5; z1 = 0 + 0.5*2 (episode over: no bootstrap); z2 = 2.
+    np.testing.assert_allclose(value_targets(seg, td_steps=2, discount=0.5), [8.5, 1.0, 2.0])
+
+
+def test_n_step_targets_of_a_running_episode_bootstrap_from_the_last_value():
+    seg = _segment([1.0, 0.0, 2.0], [10.0, 20.0, 30.0], done=False)
+    # z1: the window passes the segment's end, so it stops at the last position:
+    # r1 + 0.5 * v2 = 15; z2 = v2 = 30.
+    np.testing.assert_allclose(value_targets(seg, td_steps=2, discount=0.5), [8.5, 15.0, 30.0])
+
+
+def test_two_player_targets_are_the_outcome_for_each_mover():
+    # Five moves, the last one wins for its mover: movers alternate, so the
+    # positions of that player get +1 and the others -1.
+    seg = _segment([0, 0, 0, 0, 1.0], [0.3] * 5, done=True)
+    np.testing.assert_allclose(value_targets(seg, td_steps=9, discount=-1.0),
+                               [1, -1, 1, -1, 1])
+    # A draw: every target 0 whatever the search said.
+    draw = _segment([0.0] * 9, [0.7] * 9, done=True)
+    np.testing.assert_allclose(value_targets(draw, td_steps=9, discount=-1.0), np.zeros(9))
+
+
+def test_unrolled_sample_past_the_end_of_a_game():
+    replay = SegmentReplay(100, (1, 1, 1), 3, frames=False, unroll_steps=2, td_steps=1,
+                           discount=1.0)
+    replay.add(_segment([1.0, 0.0, 5.0], [0.0, 0.0, 0.0], done=True, actions=[2, 1, 0]))
+
+    class Last:  # draws position 2 then random actions
+        def integers(self, lo, hi, size=None):
+            return np.full(size, 2) if hi == 3 and size == 1 and lo == 0 else \
+                np.random.default_rng(0).integers(lo, hi, size=size)
+    batch = replay.sample(1, Last())
+    assert batch["index"].tolist() == [2]
+    # Value: z2 = r2 = 5, then the absorbing state (0, counted).
+    np.testing.assert_allclose(batch["value"][0], [5.0, 0.0, 0.0])
+    np.testing.assert_allclose(batch["value_mask"][0], [1, 1, 1])
+    # Reward into step 1 is r2 = 5; into step 2 the absorbing 0.
+    np.testing.assert_allclose(batch["reward"][0, 1:], [5.0, 0.0])
+    np.testing.assert_allclose(batch["reward_mask"][0, 1:], [1, 1])
+    # Policy only where a search happened; the first action is the one played.
+    np.testing.assert_allclose(batch["policy_mask"][0], [1, 0, 0])
+    assert batch["actions"][0, 0] == 0
+    assert 0 <= batch["actions"][0, 1] < 3
+    assert batch["obs"][0].item() == 2.0
+
+
+def test_running_segment_masks_what_it_cannot_know():
+    replay = SegmentReplay(100, (1, 1, 1), 3, frames=False, unroll_steps=2, td_steps=1,
+                           discount=1.0)
+    replay.add(_segment([1.0, 2.0], [0.0, 4.0], done=False, length=1))
+    batch = replay.sample(4, np.random.default_rng(0))
+    assert set(batch["index"].tolist()) == {0}  # only the first `length` positions
+    np.testing.assert_allclose(batch["value_mask"][0], [1, 1, 0])
+    np.testing.assert_allclose(batch["reward_mask"][0], [0, 1, 1])
+    np.testing.assert_allclose(batch["reward"][0], [0, 1.0, 2.0])
+
+
+def test_frames_are_stacked_from_single_frames():
+    stack, t = 4, 5
+    frames = np.zeros((stack - 1 + t, 2, 2), np.uint8)
+    for i in range(stack - 1 + t):
+        frames[i] = i * 10
+    seg = _segment([0.0] * t, [0.0] * t, done=True, obs=frames)
+    replay = SegmentReplay(100, (stack, 2, 2), 3, frames=True, unroll_steps=1, td_steps=1,
+                           discount=0.9)
+    replay.add(seg)
+    obs, _ = replay.positions(np.array([0, 4]))
+    np.testing.assert_allclose(obs[0][:, 0, 0] * 255, [0, 10, 20, 30], atol=1e-3)
+    np.testing.assert_allclose(obs[1][:, 0, 0] * 255, [40, 50, 60, 70], atol=1e-3)
+
+
+def test_window_drops_the_oldest_segments():
+    replay = SegmentReplay(10, (1, 1, 1), 3, frames=False, unroll_steps=1, td_steps=1,
+                           discount=1.0)
+    for i in range(5):
+        replay.add(_segment([float(i)] * 4, [0.0] * 4, done=True))
+    assert replay.size == 12  # three segments of 4: dropping one more would go below 10
+    assert [s.rewards[0] for s in replay.segments] == [2.0, 3.0, 4.0]
+
+
+def test_prioritized_sampling_follows_priorities_and_corrects_with_weights():
+    replay = SegmentReplay(100, (1, 1, 1), 3, frames=False, unroll_steps=1, td_steps=1,
+                           discount=1.0, prioritized=True, alpha=1.0, beta=1.0)
+    replay.add(_segment([0.0] * 4, [0.0] * 4, done=True))
+    replay.update_priorities(np.arange(4), np.array([0.0, 0.0, 0.0, 3.0]))
+    batch = replay.sample(2000, np.random.default_rng(1))
+    share = np.mean(batch["index"] == 3)
+    expected = 3.001 / (3.001 + 3 * 0.001)
+    assert share == pytest.approx(expected, abs=0.01)
+    # Importance weights (N P)^-beta normalised by their max: the frequent one is smallest.
+    w = batch["weight"][batch["index"] == 3][0]
+    assert w == pytest.approx(0.001 / 3.001, rel=1e-3)
+
+
+def test_refresh_replaces_search_targets_and_value_targets():
+    replay = SegmentReplay(100, (1, 1, 1), 3, frames=False, unroll_steps=1, td_steps=1,
+                           discount=0.5)
+    replay.add(_segment([0.0, 0.0, 0.0], [1.0, 2.0, 3.0], done=True))
+    new_policy = np.array([[1.0, 0.0, 0.0]], np.float32)
+    replay.refresh(np.array([2]), new_policy, np.array([8.0], np.float32))
+    assert replay.segments[0].policies[2].tolist() == [1.0, 0.0, 0.0]
+    # z1 = r1 + 0.5 * v2 with the refreshed v2.
+    assert replay._targets[0].value[1] == pytest.approx(4.0)
+
+
+def test_shards_round_trip_and_damage_names_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(3 + 6, 8, 8)).astype(np.uint8)
+    seg = _segment(list(rng.normal(size=6)), list(rng.normal(size=6)), done=False, length=4,
+                   obs=frames)
+    path = tmp_path / "shard-00000000.msgpack"
+    write_segments(path, "atari/Test", (4, 8, 8), 3, True, [seg])
+    back = read_segments(path, "atari/Test", (4, 8, 8), 3, True)[0]
+    np.testing.assert_array_equal(back.obs, frames)
+    np.testing.assert_allclose(back.rewards, seg.rewards)
+    assert (back.length, back.done) == (4, False)
+    with pytest.raises(ReplayError, match="for game"):
+        read_segments(path, "atari/Other", (4, 8, 8), 3, True)
+    data = bytearray(path.read_bytes())
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(ReplayError, match=str(path.name)):
+        read_segments(path, "atari/Test", (4, 8, 8), 3, True)
+
+
+def test_reanalyze_rewrites_policies_with_the_new_search():
+    import torch
+
+    from engine.muzero_net import MuZeroNet, MuZeroNetConfig
+    from engine.muzero_search import MuZeroInference
+    from engine.search import SearchConfig
+    from selfplay.muzero_actor import reanalyze
+
+    torch.manual_seed(0)
+    net = MuZeroNet((1, 1, 1), 3, MuZeroNetConfig(blocks=1, channels=4, head_channels=2,
+                                                  hidden=8, value_support=3, reward_support=3))
+    replay = SegmentReplay(100, (1, 1, 1), 3, frames=False, unroll_steps=1, td_steps=2,
+                           discount=0.9)
+    seg = _segment([0.0] * 6, [5.0] * 6, done=True)
+    seg.policies[:] = np.array([0.0, 0.0, 1.0])
+    replay.add(seg)
+    search = SearchConfig(num_simulations=6, root_mode="puct", discount=0.9)
+    count = reanalyze(replay, MuZeroInference(net), search, 50, np.random.default_rng(0), None)
+    assert count == 6  # capped at the window's size
+    changed = ~np.all(replay.segments[0].policies == np.array([0.0, 0.0, 1.0]), axis=1)
+    assert changed.any()
+    # A fresh network predicts value 0 and reward 0: refreshed root values are 0.
+    assert np.all(replay.segments[0].root_values[changed] == 0.0)
+
+
+# ---------------------------------------------------------------------------
+# Whole runs through the real training loop.
+
+MZ_TINY = ["muzero_network.blocks=1", "muzero_network.channels=8",
+           "muzero_network.head_channels=4", "muzero_network.hidden=16",
+           "muzero_network.value_support=5", "muzero_network.reward_support=5",
+           "search.num_simulations=4", "search.max_num_considered_actions=4",
+           "selfplay.parallel_games=8", "replay.min_positions=10",
+           "learner.batch_size=16", "learner.max_steps_per_iteration=3"]
+
+
+def _train(game, tmp_path, extra=(), iterations=2, algo="muzero"):
+    from selfplay import config as cfg
+    from selfplay.loop import train
+
+    budget = [f"run.max_iterations={iterations}", "run.max_minutes=0"]
+    config = cfg.merge(cfg.preset(game, algo),
+                       cfg.parse_overrides(MZ_TINY + list(extra) + budget))
+    return train(config, tmp_path / "run", overrides=cfg.parse_overrides(budget),
+                 progress=False)
+
+
+def test_muzero_tictactoe_run_writes_a_muzero_checkpoint_and_resumes(tmp_path):
+    from checkpoints import load_muzero_network, read_metadata
+
+    summary = _train("tictactoe", tmp_path, ["selfplay.moves_per_iteration=9",
+                                             "muzero.prioritized=true",
+                                             "muzero.reanalyze_fraction=0.5"])
+    assert summary.games > 0 and summary.learner_step > 0
+    meta = read_metadata(summary.checkpoint)
+    assert meta["algo"] == "muzero" and meta["game"] == "tictactoe"
+    net, _ = load_muzero_network(summary.checkpoint)
+    assert net.num_actions == 9
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert float(rows[-1]["loss/reward"]) >= 0 and int(rows[-1]["reanalyze/positions"]) > 0
+    again = _train("tictactoe", tmp_path, iterations=3)
+    assert again.iterations == 1 and again.learner_step > summary.learner_step
+
+
+def test_muzero_atari_run_stores_segments_of_a_running_episode(tmp_path):
+    pytest.importorskip("ale_py")
+    from selfplay.muzero_replay import read_segments
+
+    summary = _train("atari/Pong", tmp_path, [
+        "selfplay.parallel_games=2", "selfplay.moves_per_iteration=12",
+        "muzero.segment_length=4", "muzero.unroll_steps=2", "muzero.td_steps=3",
+        "replay.min_positions=4", "learner.batch_size=4"])
+    assert summary.learner_step > 0
+    shards = sorted((tmp_path / "run" / "replay").glob("shard-*.msgpack"))
+    segments = [s for p in shards
+                for s in read_segments(p, "atari/Pong", (4, 96, 96), 6, True)]
+    # Pong episodes are long: every stored segment is a full running one, with
+    # the overlap its targets need (unroll 2 + td 3 positions).
+    assert segments and all(not s.done and s.length == 4 and s.num_positions == 9
+                            for s in segments)
+
+
+def test_alphazero_on_an_environment_is_refused(tmp_path):
+    pytest.importorskip("ale_py")
+    from selfplay.loop import RunError
+
+    with pytest.raises(RunError, match="--algo muzero"):
+        _train("atari/Pong", tmp_path, algo="alphazero")
