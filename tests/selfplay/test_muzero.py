@@ -243,3 +243,29 @@ def test_alphazero_on_an_environment_is_refused(tmp_path):
 
     with pytest.raises(RunError, match="--algo muzero"):
         _train("atari/Pong", tmp_path, algo="alphazero")
+
+
+def test_checkpoints_of_each_algorithm_load_only_as_themselves(tmp_path):
+    from checkpoints import CheckpointError, load_muzero_network, load_network
+    from engine.player import MuZeroPlayer, Player
+    from games import get_game
+
+    mz = _train("tictactoe", tmp_path / "mz", ["selfplay.moves_per_iteration=9"], iterations=1)
+    az = _train("tictactoe", tmp_path / "az", ["network.blocks=1", "network.channels=8",
+                                               "selfplay.moves_per_iteration=9"],
+                iterations=1, algo="alphazero")
+    with pytest.raises(CheckpointError, match="muzero checkpoint"):
+        load_network(mz.checkpoint)
+    with pytest.raises(CheckpointError, match="not a MuZero one"):
+        load_muzero_network(az.checkpoint)
+    # Front-ends load through Player, which takes either: MuZero plays legal moves
+    # from any position with its learned model.
+    player = Player.from_checkpoint(mz.checkpoint)
+    assert isinstance(player, MuZeroPlayer)
+    state = get_game("tictactoe").new_initial_state()
+    for move in (4, 0):
+        state.apply(move)
+    analysis = player.analyze([state])[0]
+    assert state.legal_mask()[analysis.action]
+    assert analysis.visits[[0, 4]].sum() == 0  # occupied squares are never searched
+    assert not isinstance(Player.from_checkpoint(az.checkpoint), MuZeroPlayer)
