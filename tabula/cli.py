@@ -32,6 +32,7 @@ BENCH_MODULES = {
     "mcts": "engine.bench_mcts",
     "inference": "engine.bench_inference",
     "selfplay": "selfplay.bench",
+    "muzero": "selfplay.bench_muzero",
     "arena": "arena.bench",
     "gtp": "arena.bench_gtp",
     "perft": "games.bench_chess",
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("games", help="list the registered games")
     p.set_defaults(func=_cmd_games)
 
-    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|arena|gtp|perft|uci "
+    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|muzero|arena|gtp|perft|uci "
                                      "--help")
     p.add_argument("target", choices=sorted(BENCH_MODULES))
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
