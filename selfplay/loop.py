@@ -212,9 +212,6 @@ class _Run:
         if not self.muzero and is_environment(self.game):
             raise RunError(f"{config.game} is an environment without known rules; train it "
                            "with --algo muzero (learned dynamics)")
-        if self.muzero and (config.arena.every or config.arena.gating != "off"):
-            raise RunError("the training arena plays AlphaZero checkpoints only; use "
-                           "--set arena.every=0 --set arena.gating=off with --algo muzero")
         if config.run.device.startswith("cuda") and not torch.cuda.is_available():
             raise RunError(f"run.device is {config.run.device!r} but torch finds no CUDA "
                            "device; use --set run.device=cpu")
@@ -430,8 +427,10 @@ def _actor_evaluator(run: _Run, arena: TrainingArena):
 
 
 def _checkpoint_evaluator(run: _Run, path: Path):
-    from checkpoints import load_network
+    from checkpoints import load_muzero_network, load_network
 
+    if run.muzero:
+        return MuZeroInference(load_muzero_network(path)[0])
     net, _ = load_network(path)
     return make_evaluator(net.eval(), run.config.selfplay.inference_backend)
 
