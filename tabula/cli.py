@@ -7,7 +7,7 @@
     tabula arena   RUN_DIR [--games N] [--sims N] [--round-robin] [--opponent SPEC ...]
     tabula elo     RUN_DIR | --pgn FILE [--anchor NAME]
     tabula games
-    tabula bench   mcts|inference|selfplay|arena|gtp|perft|uci [ARGS ...]
+    tabula bench   mcts|inference|selfplay|arena|gtp|perft|uci|muzero [ARGS ...]
 
 User errors (bad game, config, checkpoint, run directory, file) print one
 line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
