@@ -269,3 +269,28 @@ def test_checkpoints_of_each_algorithm_load_only_as_themselves(tmp_path):
     assert state.legal_mask()[analysis.action]
     assert analysis.visits[[0, 4]].sum() == 0  # occupied squares are never searched
     assert not isinstance(Player.from_checkpoint(az.checkpoint), MuZeroPlayer)
+
+
+def test_cli_refuses_to_switch_algorithm_on_a_run_and_alphazero_on_atari(tmp_path):
+    import subprocess
+    import sys
+
+    def tabula(*args):
+        return subprocess.run([sys.executable, "-m", "tabula", *args], capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path)
+
+    sets = [x for item in MZ_TINY + ["selfplay.moves_per_iteration=9"] for x in ("--set", item)]
+    done = tabula("train", "--game", "tictactoe", "--algo", "muzero", "--run", "mz",
+                  "--iterations", "1", "--no-progress", *sets)
+    assert done.returncode == 0, done.stderr
+    config = (tmp_path / "mz" / "config.toml").read_text()
+    assert 'algo = "muzero"' in config
+    for args in (["--algo", "alphazero", "--run", "mz"],
+                 ["--game", "atari/Pong", "--algo", "alphazero", "--run", "pong"]):
+        bad = tabula("train", "--iterations", "2", "--no-progress", *args)
+        assert bad.returncode == 2
+        lines = bad.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tabula: error:"), bad.stderr
+        assert "alphazero" in lines[0].lower()
+    assert (tmp_path / "mz" / "config.toml").read_text() == config
+    assert not (tmp_path / "pong").exists()
