@@ -31,7 +31,6 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from engine.networks import ResidualBlock
 

@@ -142,7 +142,8 @@ def test_to_toml_round_trips_the_presets(game):
 _CHOICES = {"root_mode": ["puct", "gumbel"], "value_head": ["scalar", "wdl"],
             "inference_backend": ["auto", "onnx", "torch", "torch_cl", "compile"],
             "device": ["cpu", "cuda", "cuda:1"], "gating": ["off", "winrate", "sprt"],
-            "gate_score": [0.5, 0.55, 1.0], "sprt_elo0": [0.0, -5.0], "sprt_elo1": [10.0, 30.0]}
+            "gate_score": [0.5, 0.55, 1.0], "sprt_elo0": [0.0, -5.0], "sprt_elo1": [10.0, 30.0],
+            "downsample": ["auto", "none", "always"], "reanalyze_fraction": [0.0, 0.25, 0.9]}
 
 
 def _field_values(f, default):
@@ -157,7 +158,8 @@ def _field_values(f, default):
 
 @st.composite
 def configs(draw):
-    data = {"game": draw(st.sampled_from(["tictactoe", "atari/Breakout", 'odd "name" \\ é']))}
+    data = {"game": draw(st.sampled_from(["tictactoe", "atari/Breakout", 'odd "name" \\ é'])),
+            "algo": draw(st.sampled_from(cfg.ALGOS))}
     defaults = cfg.TrainConfig()
     for section, cls in cfg.SECTIONS.items():
         base = getattr(defaults, section)

@@ -36,7 +36,9 @@ TIMEOUT = 240
 COLUMNS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_positions",
            "selfplay/games", "selfplay/positions_per_s", "selfplay/evals_per_s",
            "selfplay/mean_batch", "selfplay/mean_game_length", "selfplay/first_player_score",
-           "loss/policy", "loss/value", "loss/total", "learner/steps", "learner/steps_per_s"]
+           "loss/policy", "loss/value", "loss/total", "learner/steps", "learner/steps_per_s",
+           # MuZero's (empty in AlphaZero runs).
+           "loss/reward", "selfplay/episodes", "selfplay/mean_return", "reanalyze/positions"]
 STEPS_PER_ITERATION = 3  # learner.max_steps_per_iteration in TINY
 
 

@@ -1,0 +1,267 @@
+"""A training run's state: its directory, configuration, learner, replay, actor.
+
+`prepare_run` resolves the configuration of a new or resumed run directory;
+`_Run` builds the pieces of the chosen algorithm (AlphaZero: rules in the
+search; MuZero: learned dynamics) and reads, writes and resumes them. The
+loop that drives them is selfplay/loop.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+
+from checkpoints import (
+    CheckpointError,
+    atomic_write_bytes,
+    checkpoint_name,
+    load_checkpoint,
+    save_checkpoint,
+)
+from engine.evaluator import make_evaluator
+from engine.muzero_net import MuZeroNet
+from engine.muzero_search import MuZeroInference
+from games import get_game
+from selfplay import config as cfg
+from selfplay.actor import Actor
+from selfplay.learner import Learner
+from selfplay.muzero_actor import MuZeroActor, is_environment
+from selfplay.muzero_learner import MuZeroLearner
+from selfplay.muzero_replay import (SegmentReplay, load_segments_window, read_segments,
+                                    write_segments)
+from selfplay.records import game_texts, read_shard, write_shard
+from selfplay.replay import ReplayBuffer, load_window, shard_paths
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used as asked; the message says why."""
+
+
+def prepare_run(run_dir: Path, config: cfg.TrainConfig | None,
+                overrides: dict | None = None) -> cfg.TrainConfig:
+    """Resolves the configuration of a new or existing run directory.
+
+    A new run takes `config` and writes it. An existing run keeps its saved
+    configuration; `overrides` may change only the [run] section (budget,
+    seed excluded) and the [arena] section; other settings may be repeated with their saved values
+    (so the command that started a run also resumes it), and a different
+    game or a different value is refused.
+    """
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.toml"
+    if saved.exists():
+        existing = cfg.from_dict(cfg.load_toml(saved))
+        if config is not None and config.game != existing.game:
+            raise RunError(f"run directory {run_dir} holds a {existing.game} run, not "
+                           f"{config.game}; use another --run directory or --game {existing.game}")
+        return _resumed_config(run_dir, existing, overrides or {})
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunError(f"{run_dir} exists and is not a Tabula run directory (no config.toml); "
+                       "choose a new --run directory")
+    if config is None:
+        raise RunError(f"{run_dir} is not a run directory; give --game to start a new run")
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (run_dir / "replay").mkdir(exist_ok=True)
+    atomic_write_bytes(saved, cfg.to_toml(config).encode())
+    return config
+
+
+def _resumed_config(run_dir: Path, existing: cfg.TrainConfig,
+                    overrides: dict) -> cfg.TrainConfig:
+    """The saved configuration with `overrides` applied to [run] (seed excluded) and [arena].
+
+    Raises:
+      ConfigError: unknown keys or ill-typed values in `overrides`.
+      RunError: `overrides` change the game or a setting outside [run].
+    """
+    requested = cfg.merge(existing, overrides)
+    if requested.algo != existing.algo:
+        raise RunError(f"run directory {run_dir} holds a {existing.algo} run, not "
+                       f"{requested.algo}; use another --run directory")
+    if requested.game != existing.game:
+        raise RunError(f"run directory {run_dir} holds a {existing.game} run, not "
+                       f"{requested.game}; use another --run directory")
+    changed = [f"{section}.{key} {value!r} -> {getattr(getattr(requested, section), key)!r}"
+               for section in cfg.SECTIONS if section not in ("run", "arena")
+               for key, value in dataclasses.asdict(getattr(existing, section)).items()
+               if getattr(getattr(requested, section), key) != value]
+    if changed:
+        raise RunError(f"run directory {run_dir} already has a configuration; only [run] "
+                       f"and [arena] settings can change when resuming (not {', '.join(changed)})")
+    # The seed is the run's, not the session's: the random state comes from train_state.
+    return dataclasses.replace(requested,
+                               run=dataclasses.replace(requested.run, seed=existing.run.seed))
+
+
+def _metadata(config, game, learner, counters, parent):
+    info = game.info
+    extra = {"iteration": counters["iteration"], "search": dataclasses.asdict(config.search)}
+    if config.algo == "muzero":
+        extra["muzero"] = dataclasses.asdict(config.muzero)
+    return {"game": config.game, "algo": config.algo, "network": learner.network_config,
+            "observation_shape": list(info.observation_shape), "num_actions": info.num_actions,
+            "step": learner.step, "games": counters["games"],
+            "positions": counters["positions"], "parent": parent,
+            "extra": extra}
+
+
+class _Run:
+    """The state of one training run in memory."""
+
+    def __init__(self, config: cfg.TrainConfig, run_dir: Path):
+        self.config = config
+        self.run_dir = run_dir
+        self.game = get_game(config.game)
+        info = self.game.info
+        self.muzero = config.algo == "muzero"
+        if not self.muzero and is_environment(self.game):
+            raise RunError(f"{config.game} is an environment without known rules; train it "
+                           "with --algo muzero (learned dynamics)")
+        if config.run.device.startswith("cuda") and not torch.cuda.is_available():
+            raise RunError(f"run.device is {config.run.device!r} but torch finds no CUDA "
+                           "device; use --set run.device=cpu")
+        torch.manual_seed(config.run.seed)
+        self.rng = np.random.default_rng(config.run.seed)
+        self.counters = {"iteration": 0, "games": 0, "positions": 0}
+        self.checkpoint: Path | None = None
+        if self.muzero:
+            mz = config.muzero
+            self.learner = MuZeroLearner(self.game, config.muzero_network, config.learner, mz,
+                                         config.run.device)
+            self.replay = SegmentReplay(
+                config.replay.window_positions, info.observation_shape, info.num_actions,
+                frames=is_environment(self.game), unroll_steps=mz.unroll_steps,
+                td_steps=mz.td_steps, discount=config.search.discount,
+                prioritized=mz.prioritized, alpha=mz.priority_alpha, beta=mz.priority_beta)
+        else:
+            self.learner = Learner(self.game, config.network, config.learner, config.run.device)
+            self.replay = ReplayBuffer(config.replay.window_positions, info.observation_shape,
+                                       info.num_actions)
+        self._resume()
+        actor_rng = np.random.default_rng(self.rng.integers(2**63))
+        if self.muzero:
+            # Environments are seeded per slot; the iteration makes resumed runs differ.
+            self.actor = MuZeroActor(self.game, config.search, config.selfplay, config.muzero,
+                                     actor_rng, seed=config.run.seed * 7919
+                                     + self.counters["iteration"])
+        else:
+            self.actor = Actor(self.game, config.search, config.selfplay, actor_rng)
+
+    def _resume(self) -> None:
+        state_path = self.run_dir / "train_state.safetensors"
+        info = self.game.info
+        replay_dir = self.run_dir / "replay"
+        next_shard = self._load_train_state(state_path) if state_path.exists() else None
+        if next_shard is not None:
+            # Shards written after the train state (the run was killed between
+            # the two writes) hold finished games the counters must include.
+            for path in shard_paths(replay_dir):
+                if _shard_index(path) >= next_shard:
+                    records = self._read_shard(path)
+                    self.counters["games"] += sum(_finished(r) for r in records)
+                    self.counters["positions"] += sum(len(r) for r in records)
+        if self.muzero:
+            load_segments_window(self.replay, shard_paths(replay_dir), self.config.game)
+        else:
+            load_window(self.replay, replay_dir, self.config.game,
+                        info.observation_shape, info.num_actions)
+
+    def _read_shard(self, path: Path) -> list:
+        info = self.game.info
+        if self.muzero:
+            return read_segments(path, self.config.game, info.observation_shape,
+                                 info.num_actions, self.replay.frames)
+        return read_shard(path, self.config.game, info.observation_shape, info.num_actions)
+
+    def _load_train_state(self, path: Path) -> int | None:
+        """Restores learner, counters, RNG and weights; returns the next shard index saved."""
+        try:
+            extra = self.learner.load_state(path.read_bytes())
+            self.counters = {k: int(extra["counters"][k])
+                             for k in ("iteration", "games", "positions")}
+            self.rng.bit_generator.state = extra["rng"]
+            name = str(extra["checkpoint"])
+            next_shard = extra.get("next_shard")
+        except (OSError, SafetensorError, ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise RunError(f"cannot resume {self.run_dir}: {path.name} is damaged "
+                           f"({_first_line(e)}); restore it or start a new --run "
+                           "directory") from None
+        self.checkpoint = self.run_dir / "checkpoints" / name
+        try:
+            self.learner.net.load_state_dict(load_checkpoint(self.checkpoint).state_dict)
+        except (CheckpointError, RuntimeError) as e:
+            # CheckpointError's advice (use an earlier checkpoint) does not apply
+            # here: the optimiser state in train_state belongs to this one.
+            reason = _first_line(e).split("; ")[0].removeprefix(f"{self.checkpoint}: ")
+            raise RunError(f"cannot resume {self.run_dir}: its latest checkpoint "
+                           f"{self.checkpoint} (named by {path.name}) is unusable ({reason}); "
+                           "restore that file or start a new --run directory") from None
+        return int(next_shard) if isinstance(next_shard, int) else None
+
+    def evaluator(self):
+        self.learner.net.eval()
+        net = self.learner.net
+        if self.muzero:
+            if self.config.run.device != "cpu":
+                net = MuZeroNet(tuple(self.game.info.observation_shape),
+                                self.game.info.num_actions, self.config.muzero_network)
+                net.load_state_dict(self.learner.state_dict_cpu())
+            return MuZeroInference(net)
+        if self.config.run.device != "cpu":
+            net = type(net)(tuple(self.game.info.observation_shape), self.game.info.num_actions,
+                            self.config.network)
+            net.load_state_dict(self.learner.state_dict_cpu())
+        return make_evaluator(net, self.config.selfplay.inference_backend)
+
+    def save(self) -> Path:
+        name = checkpoint_name(self.learner.step)
+        path = self.run_dir / "checkpoints" / name
+        parent = self.checkpoint.name if self.checkpoint and self.checkpoint != path else None
+        save_checkpoint(path, self.learner.state_dict_cpu(),
+                        _metadata(self.config, self.game, self.learner, self.counters, parent))
+        self.checkpoint = path
+        extra = {"counters": self.counters, "rng": self.rng.bit_generator.state,
+                 "checkpoint": name, "next_shard": self._next_shard()}
+        atomic_write_bytes(self.run_dir / "train_state.safetensors",
+                           self.learner.save_state(json.loads(json.dumps(extra))))
+        return path
+
+    def _next_shard(self) -> int:
+        paths = shard_paths(self.run_dir / "replay")
+        return _shard_index(paths[-1]) + 1 if paths else 0
+
+    def write_shard(self, records) -> None:
+        index = self._next_shard()
+        info = self.game.info
+        if self.muzero:
+            write_segments(self.run_dir / "replay" / f"shard-{index:08d}.msgpack",
+                           self.config.game, info.observation_shape, info.num_actions,
+                           self.replay.frames, records)
+            return
+        write_shard(self.run_dir / "replay" / f"shard-{index:08d}.msgpack", self.config.game,
+                    info.observation_shape, info.num_actions, records)
+        text = game_texts(self.game, records, self.counters["games"])
+        if text is not None:  # e.g. Go: the games as SGF, for GUIs
+            suffix = getattr(self.game, "record_format", "txt")
+            atomic_write_bytes(self.run_dir / "games" / f"shard-{index:08d}.{suffix}",
+                               text.encode())
+
+
+def _finished(record) -> bool:
+    """A finished game: every AlphaZero record; a MuZero segment that ends its game."""
+    return bool(getattr(record, "done", True))
+
+
+def _shard_index(path: Path) -> int:
+    """12 for replay/shard-00000012.msgpack."""
+    return int(path.stem.split("-")[1])
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
