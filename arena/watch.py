@@ -57,6 +57,10 @@ class WatchConfig:
     """Write no GIF."""
     json: str | None = None
     """Write the episodes and the summary to this JSON file."""
+    noise: bool = False
+    """Search with the root noise self-play uses (Gumbel or Dirichlet) instead of the
+    noise-free search: a greedy agent can get stuck in a state that never changes
+    (Breakout without FIRE), a noisy one cannot."""
     progress: bool = True
     """Show a progress bar on stderr."""
 
@@ -72,6 +76,8 @@ class WatchConfig:
                              + ("" if self.checkpoint is None else ", not both"))
         if self.agent is not None and self.sims is not None:
             raise ValueError("--sims is for a checkpoint; the random agent does not search")
+        if self.agent is not None and self.noise:
+            raise ValueError("--noise is for a checkpoint; the random agent does not search")
         if self.gif is not None and self.no_gif:
             raise ValueError("--gif FILE and --no-gif contradict each other")
 
@@ -196,7 +202,7 @@ def play_episodes(game, agent, config: WatchConfig, recorder: GifRecorder | None
         with tqdm(disable=not config.progress, unit="step", desc=game.info.name,
                   dynamic_ncols=True) as bar:
             while live:
-                analyses = agent.analyze([envs[i] for i in live])
+                analyses = agent.analyze([envs[i] for i in live], add_noise=config.noise)
                 still = []
                 for i, analysis in zip(live, analyses):
                     env = envs[i]
@@ -290,7 +296,7 @@ def _json_bytes(game_name: str, agent, config: WatchConfig, episodes: list[Episo
     doc = {"game": game_name, "agent": agent.name, "checkpoint": config.checkpoint,
            "episodes": [{"return": e.ret, "steps": e.steps} for e in episodes],
            "mean": mean, "ci95": ci, "seed": config.seed, "simulations": sims,
-           "max_steps": config.max_steps}
+           "max_steps": config.max_steps, "noise": config.noise}
     return (json.dumps(doc, indent=1) + "\n").encode("utf-8")
 
 

@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GIF of the first episode (default: <checkpoint stem>-<game>.gif)")
     w.add_argument("--no-gif", action="store_true", help="write no GIF")
     w.add_argument("--json", metavar="FILE", help="write the returns and their summary as JSON")
+    w.add_argument("--noise", action="store_true",
+                   help="search with self-play's root noise (default: noise-free, greedy)")
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_play)
 
@@ -211,7 +213,8 @@ def _cmd_play(args) -> int:
     if args.game is None and args.checkpoint is None:
         raise ValueError("play needs --game NAME (or --checkpoint PATH)")
     game = get_game(args.game or checkpoint_game(args.checkpoint))
-    watch_flags = ("agent", "episodes", "max_steps", "gif", "no_gif", "json", "no_progress")
+    watch_flags = ("agent", "episodes", "max_steps", "gif", "no_gif", "json", "noise",
+                   "no_progress")
     if getattr(game, "kind", "board") == "environment":
         from arena.watch import WatchConfig, run_watch
 
@@ -221,7 +224,7 @@ def _cmd_play(args) -> int:
             checkpoint=args.checkpoint, agent=args.agent, sims=args.sims,
             episodes=1 if args.episodes is None else args.episodes, seed=args.seed,
             max_steps=args.max_steps, gif=args.gif, no_gif=args.no_gif, json=args.json,
-            progress=not args.no_progress))
+            noise=args.noise, progress=not args.no_progress))
     used = [f"--{f.replace('_', '-')}" for f in watch_flags
             if getattr(args, f) is not None and getattr(args, f) is not False]
     if used:

@@ -162,6 +162,8 @@ BAD = {
                            "checkpoint file not found"),
     "zero episodes": (["--game", GAME, "--agent", "random", "--episodes", "0"],
                       "--episodes must be at least 1, got 0"),
+    "noise without a search": (["--game", GAME, "--agent", "random", "--noise"],
+                               "--noise is for a checkpoint"),
 }
 
 
@@ -176,6 +178,15 @@ def test_bad_input_is_one_error_line_and_no_file(case, checkpoints, tmp_path):
     assert message in lines[0]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_noisy_search_is_recorded(tmp_path_factory, checkpoints):
+    proc, cwd = run_in(tmp_path_factory, "noisy", "--checkpoint", checkpoints["muzero"],
+                       "--max-steps", "20", "--sims", "2", "--json", "out.json", "--no-gif",
+                       "--no-progress", "--noise")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((cwd / "out.json").read_text())
+    assert doc["noise"] is True and [e["steps"] for e in doc["episodes"]] == [20]
 
 
 # pieces ----------------------------------------------------------------------
