@@ -193,7 +193,7 @@ def _good_meta_dict() -> dict:
     ("game", 7), ("network", "blocks=5"), ("parent", 3), ("extra", []),
     ("observation_shape", [3, 0, 7]), ("observation_shape", "3x6x7"),
     ("num_actions", 0), ("weights_sha256", None), ("weights_sha256", "abc"),
-    ("algo", "muzero"),
+    ("algo", "alphago"), ("algo", 1),
 ])
 def test_wrong_metadata_types(tmp_path, key, value):
     path = tmp_path / "m.safetensors"
