@@ -22,7 +22,8 @@ import torch
 
 from engine import kernels
 from engine.gumbel import considered_visits_table
-from engine.search import SearchConfig, SearchResult, Timings, _dirichlet, _results, masked_softmax
+from engine.search import (SearchConfig, SearchResult, Timings, _results, expand_roots,
+                           masked_softmax)
 from engine.tree import new_tree
 
 
@@ -120,19 +121,7 @@ def run_muzero_search(model: LatentModel, obs: np.ndarray, root_mask: np.ndarray
     latents = torch.empty((num_trees, capacity) + tuple(root_latent.shape[1:]),
                           dtype=root_latent.dtype, device=root_latent.device)
     latents[:, 0] = root_latent
-    kernels.expand_roots(tree, masked_softmax(logits, root_mask),
-                         np.asarray(values, np.float32), root_mask)
-    if add_noise:
-        if rng is None:
-            raise ValueError("add_noise needs an rng")
-        if gumbel_mode:
-            tree.gumbel_logits[:] = rng.gumbel(size=tree.gumbel_logits.shape) * config.gumbel_scale
-        elif config.dirichlet_fraction > 0:
-            noise = _dirichlet(rng, config.dirichlet_alpha, root_mask)
-            kernels.add_dirichlet_noise(tree, noise, np.float32(config.dirichlet_fraction))
-    if gumbel_mode:
-        with np.errstate(divide="ignore"):
-            tree.gumbel_logits[:] += np.log(tree.prior[:, 0, :])
+    expand_roots(tree, config, logits, values, root_mask, rng, add_noise)
 
     leaf_tree = np.zeros(leaves, np.int32)
     leaf_parent = np.zeros(leaves, np.int32)

@@ -65,13 +65,21 @@ class Player:
         Raises:
           CheckpointError: missing, corrupt or tampered file, or another game.
         """
-        from checkpoints import CheckpointError, load_network, read_metadata
+        from checkpoints import load_network, read_metadata
         from engine.evaluator import make_evaluator
-        from games import get_game
 
         if cls is Player and read_metadata(path)["algo"] == "muzero":
             return MuZeroPlayer.from_checkpoint(path, game, backend, threads, **search_overrides)
         net, meta = load_network(path)
+        return cls._loaded(path, meta, game, make_evaluator(net, backend, threads),
+                           search_overrides)
+
+    @classmethod
+    def _loaded(cls, path, meta: dict, game, evaluator, search_overrides: dict) -> "Player":
+        """A player of a loaded checkpoint: its game (checked) and its training search."""
+        from checkpoints import CheckpointError
+        from games import get_game
+
         if game is None:
             game = get_game(meta["game"])
         elif game.info.name != meta["game"]:
@@ -80,15 +88,15 @@ class Player:
         trained = meta.get("extra", {}).get("search", {})
         settings = {k: v for k, v in trained.items() if k in SearchConfig.field_names()}
         settings.update(search_overrides)
-        player = cls(game, make_evaluator(net, backend, threads), SearchConfig(**settings),
-                     name=Path(path).stem)
+        player = cls(game, evaluator, SearchConfig(**settings), name=Path(path).stem)
         player.meta = meta
         return player
 
     def with_search(self, **overrides) -> "Player":
         """The same network with other search settings."""
-        other = Player(self.game, self.evaluator, dataclasses.replace(self.search, **overrides),
-                       temperature=self.temperature, name=self.name)
+        other = type(self)(self.game, self.evaluator,
+                           dataclasses.replace(self.search, **overrides),
+                           temperature=self.temperature, name=self.name)
         other.meta = self.meta
         return other
 
@@ -98,20 +106,23 @@ class Player:
         if not states:
             return []
         for s in states:
-            if s.is_terminal():
+            if getattr(s, "is_terminal", lambda: False)():
                 raise ValueError("cannot analyse a finished game")
         search = self.search
         if num_simulations is not None and num_simulations != search.num_simulations:
             search = dataclasses.replace(search, num_simulations=num_simulations)
-        info = self.game.info
-        batch = self.game.new_search_batch(list(states), search.num_simulations + 1)
-        result = run_search(batch, self.evaluator, search, info.num_actions,
-                            info.observation_shape, self.rng, add_noise, self.timings)
+        result = self._search(list(states), search, add_noise)
         actions = (sample_actions(result, self.temperature, self.rng)
                    if self.temperature > 0 else result.action)
         return [Analysis(int(actions[i]), float(result.value[i]), float(result.raw_value[i]),
                          result.visits[i], result.prior[i], result.q[i], result.policy[i])
                 for i in range(len(states))]
+
+    def _search(self, states: list, search: SearchConfig, add_noise: bool):
+        info = self.game.info
+        batch = self.game.new_search_batch(states, search.num_simulations + 1)
+        return run_search(batch, self.evaluator, search, info.num_actions,
+                          info.observation_shape, self.rng, add_noise, self.timings)
 
     def choose(self, state) -> int:
         """The move for one position. Blocks."""
@@ -130,51 +141,18 @@ class MuZeroPlayer(Player):
     def from_checkpoint(cls, path: str | Path, game=None, backend: str = "auto",
                         threads: int | None = None, **search_overrides) -> "MuZeroPlayer":
         """As Player.from_checkpoint for a MuZero checkpoint (backend: torch only)."""
-        from checkpoints import CheckpointError, load_muzero_network
+        from checkpoints import load_muzero_network
         from engine.muzero_search import MuZeroInference
-        from games import get_game
 
         net, meta = load_muzero_network(path)
-        if game is None:
-            game = get_game(meta["game"])
-        elif game.info.name != meta["game"]:
-            raise CheckpointError(f"{path}: checkpoint is for {meta['game']}, not "
-                                  f"{game.info.name}")
-        trained = meta.get("extra", {}).get("search", {})
-        settings = {k: v for k, v in trained.items() if k in SearchConfig.field_names()}
-        settings.update(search_overrides)
-        player = cls(game, MuZeroInference(net, threads=threads), SearchConfig(**settings),
-                     name=Path(path).stem)
-        player.meta = meta
-        return player
+        return cls._loaded(path, meta, game, MuZeroInference(net, threads=threads),
+                           search_overrides)
 
-    def with_search(self, **overrides) -> "MuZeroPlayer":
-        other = MuZeroPlayer(self.game, self.evaluator,
-                             dataclasses.replace(self.search, **overrides),
-                             temperature=self.temperature, name=self.name)
-        other.meta = self.meta
-        return other
-
-    def analyze(self, states: Sequence, num_simulations: int | None = None,
-                add_noise: bool = False) -> list[Analysis]:
-        """Searches the given positions (or environments) as one batch. Blocks."""
+    def _search(self, states: list, search: SearchConfig, add_noise: bool):
         from engine.muzero_search import run_muzero_search
 
-        if not states:
-            return []
-        for s in states:
-            if getattr(s, "is_terminal", lambda: False)():
-                raise ValueError("cannot analyse a finished game")
-        search = self.search
-        if num_simulations is not None and num_simulations != search.num_simulations:
-            search = dataclasses.replace(search, num_simulations=num_simulations)
         environment = getattr(self.game, "kind", "board") == "environment"
         obs = np.stack([s.observation() for s in states]).astype(np.float32)
         masks = np.stack([s.legal_mask() for s in states]).astype(bool)
-        result = run_muzero_search(self.evaluator, obs, masks, search, self.rng, add_noise,
-                                   self.timings, None if environment else (-1.0, 1.0))
-        actions = (sample_actions(result, self.temperature, self.rng)
-                   if self.temperature > 0 else result.action)
-        return [Analysis(int(actions[i]), float(result.value[i]), float(result.raw_value[i]),
-                         result.visits[i], result.prior[i], result.q[i], result.policy[i])
-                for i in range(len(states))]
+        return run_muzero_search(self.evaluator, obs, masks, search, self.rng, add_noise,
+                                 self.timings, None if environment else (-1.0, 1.0))

@@ -146,6 +146,30 @@ def _dirichlet(rng: np.random.Generator, alpha: float, mask: np.ndarray) -> np.n
     return (g / np.where(total > 0, total, 1.0)).astype(np.float32)
 
 
+def expand_roots(tree, config: SearchConfig, logits: np.ndarray, values: np.ndarray,
+                 root_mask: np.ndarray, rng: np.random.Generator | None,
+                 add_noise: bool) -> None:
+    """Expands the B roots from the evaluator's output, with the mode's root noise.
+
+    PUCT mixes Dirichlet noise into the legal priors; Gumbel draws g(a) and
+    keeps g(a) + log prior(a) in `tree.gumbel_logits` (g = 0 without noise).
+    """
+    kernels.expand_roots(tree, masked_softmax(logits, root_mask),
+                         np.asarray(values, np.float32), root_mask)
+    gumbel_mode = config.root_mode == "gumbel"
+    if add_noise:
+        if rng is None:
+            raise ValueError("add_noise needs an rng")
+        if gumbel_mode:
+            tree.gumbel_logits[:] = rng.gumbel(size=tree.gumbel_logits.shape) * config.gumbel_scale
+        elif config.dirichlet_fraction > 0:
+            noise = _dirichlet(rng, config.dirichlet_alpha, root_mask)
+            kernels.add_dirichlet_noise(tree, noise, np.float32(config.dirichlet_fraction))
+    if gumbel_mode:
+        with np.errstate(divide="ignore"):
+            tree.gumbel_logits[:] += np.log(tree.prior[:, 0, :])
+
+
 def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: int,
                obs_shape: tuple[int, ...], rng: np.random.Generator | None = None,
                add_noise: bool = False, timings: Timings | None = None) -> SearchResult:
@@ -181,20 +205,7 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
     t.evaluations += num_trees
     t.batches += 1
     root_mask = mask[:num_trees].copy()
-    kernels.expand_roots(tree, masked_softmax(logits, root_mask),
-                         values.astype(np.float32, copy=False), root_mask)
-    if add_noise:
-        if rng is None:
-            raise ValueError("add_noise needs an rng")
-        if gumbel_mode:
-            tree.gumbel_logits[:] = rng.gumbel(size=tree.gumbel_logits.shape) * config.gumbel_scale
-        elif config.dirichlet_fraction > 0:
-            noise = _dirichlet(rng, config.dirichlet_alpha, root_mask)
-            kernels.add_dirichlet_noise(tree, noise, np.float32(config.dirichlet_fraction))
-
-    if gumbel_mode:
-        with np.errstate(divide="ignore"):
-            tree.gumbel_logits[:] += np.log(tree.prior[:, 0, :])
+    expand_roots(tree, config, logits, values, root_mask, rng, add_noise)
 
     leaf_tree = np.zeros(leaves, np.int32)
     leaf_parent = np.zeros(leaves, np.int32)

@@ -90,11 +90,21 @@ class Actor:
         the moves self-play likes).
         """
         plies = np.array([len(t.actions) for t in self._trajectories])
-        early = plies < self.selfplay.temperature_moves
-        if not early.any():
-            return result.action
-        if self.search.root_mode == "gumbel":
-            sampled = sample_rows(result.policy.astype(np.float64), self.rng)
-        else:
-            sampled = sample_actions(result, 1.0, self.rng)
-        return np.where(early, sampled, result.action)
+        return choose_moves(result, plies, self.selfplay.temperature_moves,
+                            self.search.root_mode, self.rng)
+
+
+def choose_moves(result, plies: np.ndarray, temperature_moves: int, root_mode: str,
+                 rng: np.random.Generator) -> np.ndarray:
+    """The search's moves, sampled where fewer than `temperature_moves` plies were played.
+
+    PUCT samples from the visit counts, Gumbel from its improved policy.
+    """
+    early = plies < temperature_moves
+    if not early.any():
+        return result.action
+    if root_mode == "gumbel":
+        sampled = sample_rows(result.policy.astype(np.float64), rng)
+    else:
+        sampled = sample_actions(result, 1.0, rng)
+    return np.where(early, sampled, result.action)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.muzero_search import run_muzero_search
-from engine.search import SearchConfig, Timings, sample_actions, sample_rows
+from engine.search import SearchConfig, Timings
+from selfplay.actor import choose_moves
 from selfplay.config import MuZeroConfig, SelfPlayConfig
 from selfplay.muzero_replay import Segment
 
@@ -145,14 +146,8 @@ class MuZeroActor:
     def _choose(self, result) -> np.ndarray:
         """As the AlphaZero actor: sampled in the first `temperature_moves` plies."""
         plies = np.array([len(t.actions) for t in self._trajectories])
-        early = plies < self.selfplay.temperature_moves
-        if not early.any():
-            return result.action
-        if self.search.root_mode == "gumbel":
-            sampled = sample_rows(result.policy.astype(np.float64), self.rng)
-        else:
-            sampled = sample_actions(result, 1.0, self.rng)
-        return np.where(early, sampled, result.action)
+        return choose_moves(result, plies, self.selfplay.temperature_moves,
+                            self.search.root_mode, self.rng)
 
 
 def reanalyze(replay, model, search: SearchConfig, count: int, rng: np.random.Generator,
