@@ -257,16 +257,22 @@ def load_network(path: str | os.PathLike,
             f"{path}: this is a {meta['algo']} checkpoint (learned dynamics), not an "
             "AlphaZero network; use it where MuZero checkpoints are accepted "
             "(tabula play, tabula train --algo muzero)")
+    return _build(path, ckpt, PolicyValueNet, network_config_from_dict, map_location), meta
+
+
+def _build(path, ckpt: Checkpoint, net_class, config_from_dict, map_location):
+    """The network of class `net_class` that `ckpt`'s metadata describes, its weights loaded."""
+    meta = ckpt.meta
     try:
-        config = network_config_from_dict(meta["network"])
-        net = PolicyValueNet(tuple(meta["observation_shape"]), meta["num_actions"], config)
+        config = config_from_dict(meta["network"])
+        net = net_class(tuple(meta["observation_shape"]), meta["num_actions"], config)
         net.load_state_dict(ckpt.state_dict, strict=True)
     except (ValueError, RuntimeError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
             f"{path}: checkpoint network does not match its metadata ({first_line}); "
             "the checkpoint was saved from a different network") from None
-    return net.to(map_location).eval(), meta
+    return net.to(map_location).eval()
 
 
 def load_muzero_network(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
@@ -286,16 +292,7 @@ def load_muzero_network(path: str | os.PathLike, map_location: str | torch.devic
         raise CheckpointError(
             f"{path}: this is an {meta['algo']} checkpoint, not a MuZero one; use it "
             "without --algo muzero")
-    try:
-        config = muzero_config_from_dict(meta["network"])
-        net = MuZeroNet(tuple(meta["observation_shape"]), meta["num_actions"], config)
-        net.load_state_dict(ckpt.state_dict, strict=True)
-    except (ValueError, RuntimeError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"{path}: checkpoint network does not match its metadata ({first_line}); "
-            "the checkpoint was saved from a different network") from None
-    return net.to(map_location).eval(), meta
+    return _build(path, ckpt, MuZeroNet, muzero_config_from_dict, map_location), meta
 
 
 __all__ = [
