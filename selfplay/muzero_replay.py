@@ -27,7 +27,7 @@ import msgpack
 import numpy as np
 
 from checkpoints import atomic_write_bytes
-from selfplay.records import ReplayError
+from selfplay.records import ReplayError, read_shard_map
 
 FORMAT = "tabula-muzero-replay"
 VERSION = 1
@@ -383,22 +383,7 @@ def read_segments(path: Path, game: str, obs_shape, num_actions: int,
     Raises:
       ReplayError: unreadable, malformed, or from another game or shape (names the file).
     """
-    try:
-        data = Path(path).read_bytes()
-        raw = msgpack.unpackb(data, raw=False, strict_map_key=True,
-                              max_bin_len=len(data), max_array_len=1_000_000)
-    except OSError as e:
-        raise ReplayError(f"{path}: cannot read replay shard ({e.strerror})") from None
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
-        raise ReplayError(f"{path}: not a valid replay shard "
-                          f"({str(e) or type(e).__name__})") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ReplayError(f"{path}: not a Tabula MuZero replay shard")
-    if raw.get("version") != VERSION:
-        raise ReplayError(f"{path}: replay format version {raw.get('version')!r} "
-                          f"is not supported (expected {VERSION})")
-    if raw.get("game") != game:
-        raise ReplayError(f"{path}: shard is for game {raw.get('game')!r}, not {game!r}")
+    raw = read_shard_map(path, FORMAT, VERSION, "Tabula MuZero replay shard", game)
     if (raw.get("obs_shape") != list(obs_shape) or raw.get("num_actions") != num_actions
             or raw.get("frames") is not frames):
         raise ReplayError(f"{path}: shard shapes do not match the game")

@@ -143,12 +143,11 @@ def _finite(path, field, values: np.ndarray) -> None:
         raise ReplayError(f"{path}: field {field!r} has NaN or infinite entries")
 
 
-def read_shard(path: Path, game: str, obs_shape: tuple[int, ...],
-               num_actions: int) -> list[GameRecord]:
-    """Reads and validates a shard written by `write_shard` for `game`.
+def read_shard_map(path: Path, fmt: str, version: int, kind: str, game: str) -> dict:
+    """The msgpack map of a shard, checked for its format, version and game.
 
     Raises:
-      ReplayError: unreadable, malformed, or from another game or shape.
+      ReplayError: unreadable, not msgpack, or another format, version or game.
     """
     try:
         data = Path(path).read_bytes()
@@ -159,13 +158,24 @@ def read_shard(path: Path, game: str, obs_shape: tuple[int, ...],
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
         raise ReplayError(f"{path}: not a valid replay shard "
                           f"({str(e) or type(e).__name__})") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ReplayError(f"{path}: not a Tabula replay shard")
-    if raw.get("version") != VERSION:
+    if not isinstance(raw, dict) or raw.get("format") != fmt:
+        raise ReplayError(f"{path}: not a {kind}")
+    if raw.get("version") != version:
         raise ReplayError(f"{path}: replay format version {raw.get('version')!r} "
-                          f"is not supported (expected {VERSION})")
+                          f"is not supported (expected {version})")
     if raw.get("game") != game:
         raise ReplayError(f"{path}: shard is for game {raw.get('game')!r}, not {game!r}")
+    return raw
+
+
+def read_shard(path: Path, game: str, obs_shape: tuple[int, ...],
+               num_actions: int) -> list[GameRecord]:
+    """Reads and validates a shard written by `write_shard` for `game`.
+
+    Raises:
+      ReplayError: unreadable, malformed, or from another game or shape.
+    """
+    raw = read_shard_map(path, FORMAT, VERSION, "Tabula replay shard", game)
     if raw.get("obs_shape") != list(obs_shape) or raw.get("num_actions") != num_actions:
         raise ReplayError(f"{path}: shard shapes do not match the game")
     games = raw.get("games")
