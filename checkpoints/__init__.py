@@ -11,6 +11,7 @@ from checkpoints.format import (
 from checkpoints.store import (
     Checkpoint,
     CheckpointInfo,
+    atomic_move,
     atomic_write_bytes,
     checkpoint_name,
     latest_checkpoint,
@@ -27,6 +28,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "CheckpointInfo",
+    "atomic_move",
     "atomic_write_bytes",
     "checkpoint_name",
     "latest_checkpoint",

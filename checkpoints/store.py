@@ -100,6 +100,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def atomic_move(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Renames `source` to `target` (same filesystem) and makes the rename durable."""
+    os.replace(source, target)
+    _fsync_dir(Path(target).parent)
+
+
 def checkpoint_name(step: int) -> str:
     """File name of the checkpoint at learner step `step`, e.g. 'step-00001000.safetensors'."""
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:

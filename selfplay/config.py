@@ -119,7 +119,18 @@ class RunConfig:
     checkpoint_every: int = 1
     """Write a checkpoint every this many iterations."""
     device: str = "cpu"
-    """Torch device for the learner: cpu or cuda."""
+    """Torch device for the learner and for self-play inference: cpu, cuda or cuda:N."""
+    backend: str = "local"
+    """Where actors run: local (processes on this machine) or ray (a Ray cluster)."""
+    actors: str = "auto"
+    """Self-play actor processes: auto (suits the machine), 0 (self-play in the learner's
+    process, alternating with training) or a number N."""
+    address: str = ""
+    """Ray only: empty starts a Ray instance on this machine; auto joins the running one;
+    HOST:PORT joins that cluster's head."""
+    inference_server: bool = False
+    """Local actors send their network batches to one shared inference process
+    (AlphaZero only) instead of each running its own copy of the network."""
 
     def __post_init__(self):
         _check_ints(self, 0, "max_iterations")
@@ -130,6 +141,12 @@ class RunConfig:
         kind, _, index = str(self.device).partition(":")
         if kind not in ("cpu", "cuda") or (index and not (kind == "cuda" and index.isdigit())):
             raise ValueError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
+        if self.backend not in ("local", "ray"):
+            raise ValueError(f"backend must be local or ray, got {self.backend!r}")
+        if isinstance(self.actors, int) and not isinstance(self.actors, bool):
+            object.__setattr__(self, "actors", str(self.actors))  # RunConfig(actors=2)
+        if not isinstance(self.actors, str) or not (self.actors == "auto" or (self.actors.isdigit() and int(self.actors) <= 4096)):
+            raise ValueError(f"actors must be auto or a number of processes, got {self.actors!r}")
 
 
 @dataclass(frozen=True)
@@ -263,6 +280,8 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, str):
         if isinstance(value, str):
             return value
+        if isinstance(value, int) and not isinstance(value, bool):  # e.g. actors = 2
+            return str(value)
     raise ConfigError(f"{where} must be {type(default).__name__}, got {value!r}")
 
 

@@ -18,6 +18,7 @@ after that train state are read back and counted).
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import signal
@@ -26,13 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from engine.evaluator import make_evaluator
 from engine.muzero_search import MuZeroInference
 from selfplay import config as cfg
+from selfplay import telemetry
 from selfplay.evaluation import TrainingArena
 from selfplay.muzero_actor import reanalyze
+from selfplay.parallel import make_pool
+from selfplay.records import ReplayError
 from selfplay.run import RunError, _finished, _Run, prepare_run
+from selfplay.worker import INCOMING
 
 __all__ = ["METRICS", "RunError", "Summary", "prepare_run", "train"]
 
@@ -40,7 +46,10 @@ METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "selfplay/games", "selfplay/positions_per_s", "selfplay/evals_per_s",
            "selfplay/mean_batch", "selfplay/mean_game_length", "selfplay/first_player_score",
            "loss/policy", "loss/value", "loss/total", "learner/steps", "learner/steps_per_s",
-           "loss/reward", "selfplay/episodes", "selfplay/mean_return", "reanalyze/positions"]
+           "loss/reward", "selfplay/episodes", "selfplay/mean_return", "reanalyze/positions",
+           "selfplay/sims_per_s", "time/network", "time/tree", "time/rules",
+           "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
+           "actors/alive", "actors/restarts"]
 
 
 @dataclass
@@ -114,36 +123,44 @@ def _append_metrics(path: Path, row: dict) -> None:
 def _iteration(run: _Run, evaluator, stop) -> dict:
     c = run.config
     actor = run.actor
-    moves_before, evals_before = actor.moves_played, actor.timings.evaluations
-    batches_before = actor.timings.batches
+    moves_before = actor.moves_played
+    before = telemetry.snapshot(actor.timings)
     t0 = time.perf_counter()
     records = actor.play(evaluator, c.selfplay.moves_per_iteration, stop)
     t1 = time.perf_counter()
     moves = actor.moves_played - moves_before
-    evals = actor.timings.evaluations - evals_before
+    chunk = telemetry.chunk_stats(before, actor.timings, moves, moves * c.search.num_simulations,
+                                  sum(_finished(r) for r in records), t1 - t0)
     if records:
         run.write_shard(records)
-        for r in records:
-            run.replay.add(r)
-        run.counters["games"] += sum(_finished(r) for r in records)
-        run.counters["positions"] += sum(len(r) for r in records)
+        run.add(records)
+    returns = None
+    if run.muzero:
+        returns = list(actor.episode_returns)
+        actor.episode_returns.clear()
+    return _learn(run, evaluator, stop, records, moves, [chunk], returns,
+                  actor.value_bounds if run.muzero else None)
+
+
+def _learn(run: _Run, evaluator, stop, records: list, moves: int, chunks: list[dict],
+           returns: list | None, value_bounds) -> dict:
+    """Reanalyse (MuZero), train on the new positions; the iteration's metrics row."""
+    c = run.config
     extra: dict = {}
     if run.muzero:
-        returns = actor.episode_returns
         extra["selfplay/episodes"] = len(returns)
         extra["selfplay/mean_return"] = float(np.mean(returns)) if returns else float("nan")
-        returns.clear()
         fraction = c.muzero.reanalyze_fraction
         if fraction > 0 and run.replay.size and not stop():
             count = math.ceil(moves * fraction / (1 - fraction))
             extra["reanalyze/positions"] = reanalyze(
-                run.replay, evaluator, c.search, count, run.rng, actor.value_bounds,
+                run.replay, evaluator, c.search, count, run.rng, value_bounds,
                 batch=c.selfplay.parallel_games)
         records = [r for r in records if _finished(r)]  # games, for the statistics below
     losses: dict = {}
     t2 = time.perf_counter()
     # At least one position: sampling an empty window fails (min_positions may be 0).
-    if run.replay.size >= max(c.replay.min_positions, 1) and not stop():
+    if run.replay.size >= max(c.replay.min_positions, 1) and moves and not stop():
         steps = min(c.learner.max_steps_per_iteration,
                     max(1, math.ceil(moves * c.learner.replay_ratio / c.learner.batch_size)))
         losses = run.learner.train(run.replay, steps, run.rng, stop)
@@ -153,18 +170,63 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
         "iteration": run.counters["iteration"], "learner_step": run.learner.step,
         "games": run.counters["games"], "positions": run.counters["positions"],
         "buffer_positions": run.replay.size, "selfplay/games": len(records),
-        "selfplay/positions_per_s": moves / max(t1 - t0, 1e-9),
-        "selfplay/evals_per_s": evals / max(t1 - t0, 1e-9),
-        "selfplay/mean_batch": evals / max(actor.timings.batches - batches_before, 1),
+        **telemetry.combine(chunks),
         "selfplay/mean_game_length": (float(np.mean([len(r) for r in records]))
                                       if records else float("nan")),
         "selfplay/first_player_score": (float(np.mean([(r.returns[0] + 1) / 2 for r in records]))
                                         if records and records[0].returns is not None
                                         and len(records[0].returns) > 1 else float("nan")),
+        "replay/games": run.replay.games, "replay/bytes": run.replay.nbytes(),
+        "memory/learner_mb": telemetry.rss_bytes() / 2**20,
         **extra,
         **losses,
         "learner/steps_per_s": losses.get("learner/steps", 0) / max(t3 - t2, 1e-9),
     }
+
+
+def _incoming(run_dir: Path) -> list[Path]:
+    """Actor chunks waiting in incoming/, oldest first."""
+    paths = []
+    for p in (run_dir / INCOMING).glob("a*.msgpack"):
+        try:
+            paths.append((p.stat().st_mtime_ns, p.name, p))
+        except FileNotFoundError:
+            pass
+    return [p for *_, p in sorted(paths)]
+
+
+def _parallel_iteration(run: _Run, pool, stop, log) -> dict:
+    """Waits for actor chunks, moves them into the replay, trains: one iteration."""
+    chunks: list[dict] = []
+    paths: list[Path] = []
+    while not stop():
+        pool.supervise()
+        chunks += pool.collect(timeout=0.2)
+        paths = _incoming(run.run_dir)
+        if paths:
+            break
+    batch_before = pool.batch_stats()
+    records: list = []
+    for path in paths:
+        try:
+            records += run.ingest(path)
+        except ReplayError as e:
+            log(f"tabula: warning: {e}; moved to {INCOMING}/rejected/")
+    chunks += pool.collect(timeout=0)
+    moves = sum(len(r) for r in records)
+    returns = [x for ch in chunks for x in ch.get("episode_returns", [])]
+    evaluator = run.evaluator() if run.muzero and run.config.muzero.reanalyze_fraction else None
+    row = _learn(run, evaluator, stop, records, moves, chunks,
+                 returns if run.muzero else None,
+                 run.actor.value_bounds if run.muzero else None)
+    batch_after = pool.batch_stats()
+    if batch_before and batch_after and batch_after["batches"] > batch_before["batches"]:
+        row["selfplay/mean_batch"] = ((batch_after["evaluations"] - batch_before["evaluations"])
+                                      / (batch_after["batches"] - batch_before["batches"]))
+    row["memory/actors_mb"] = pool.rss() / 2**20
+    row["actors/alive"] = pool.alive()
+    row["actors/restarts"] = pool.restarts
+    return row
 
 
 def _actor_evaluator(run: _Run, arena: TrainingArena):
@@ -202,8 +264,14 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
           progress: bool = True) -> Summary:
     """Trains (or resumes) the run in `run_dir` until its budget is spent. Blocks.
 
-    Ctrl-C stops after the current move or gradient step and saves; a second
-    Ctrl-C interrupts at once.
+    With run.actors 0 self-play and training alternate in this process;
+    otherwise actor processes (run.backend local) or Ray actors (ray) play
+    while this process trains. Ctrl-C stops after the current move or
+    gradient step and saves; a second Ctrl-C interrupts at once.
+
+    Raises:
+      RunError, ConfigError: the run directory or settings cannot be used.
+      PoolError: actors keep dying (the run is saved first).
     """
     from tqdm import tqdm
 
@@ -213,33 +281,18 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
     summary = Summary(run_dir)
     start = time.perf_counter()
     total = config.run.max_iterations or None
-    # The iteration last saved: counters and shards advance even in iterations
-    # without training, so comparing learner steps would lose them on resume.
-    saved_at = run.counters["iteration"] if run.checkpoint else -1
+    pool = None
     with _Stop() as stop, tqdm(total=total, initial=run.counters["iteration"],
                                disable=not progress, unit="it", dynamic_ncols=True,
                                desc=f"train {config.game}") as bar:
-        arena = TrainingArena(config, run_dir, stop)
-        evaluator = _actor_evaluator(run, arena)
-        while _budget_left(config, run, start) and not stop():
-            row = _iteration(run, evaluator, stop)
-            row["time_s"] = time.perf_counter() - start
-            summary.iterations += 1
-            summary.last = row
-            if row["iteration"] % config.run.checkpoint_every == 0 or stop():
-                summary.checkpoint = run.save()
-                saved_at = run.counters["iteration"]
-                if arena.enabled() and not stop():
-                    for line in arena.after_checkpoint(summary.checkpoint):
-                        bar.write(line)
-            _append_metrics(run_dir / "metrics.csv", row)
-            bar.update(1)
-            bar.set_postfix_str(
-                f"games {row['games']} pos/s {row['selfplay/positions_per_s']:.0f} "
-                f"loss {row.get('loss/total', float('nan')):.3f}")
-            evaluator = _actor_evaluator(run, arena)
-        if saved_at != run.counters["iteration"] or run.checkpoint is None:
-            summary.checkpoint = run.save()
+        log = bar.write if progress else print
+        if config.run.backend == "ray" or config.run.actors != "0":
+            pool = make_pool(run_dir, config, log)
+        try:
+            _train_loop(run, config, pool, summary, stop, bar, log, start)
+        finally:
+            if pool is not None:
+                pool.close()
     summary.checkpoint = run.checkpoint
     summary.interrupted = stop()
     summary.seconds = time.perf_counter() - start
@@ -253,3 +306,82 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
     summary.positions = run.counters["positions"]
     summary.learner_step = run.learner.step
     return summary
+
+
+def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop, bar, log,
+                start: float) -> None:
+    run_dir = run.run_dir
+    # The iteration last saved: counters and shards advance even in iterations
+    # without training, so comparing learner steps would lose them on resume.
+    saved_at = run.counters["iteration"] if run.checkpoint else -1
+    arena = TrainingArena(config, run_dir, stop)
+    if pool is None:
+        evaluator = _actor_evaluator(run, arena)
+    else:
+        if run.checkpoint is None:  # the actors start from the initial weights
+            run.save()
+            saved_at = run.counters["iteration"]
+        published = _actor_checkpoint(run, arena)
+        pool.publish(published)
+        pool.start(run.counters["iteration"])
+        _write_pids(run_dir, pool)
+        if pool.threads_for_learner:
+            torch.set_num_threads(pool.threads_for_learner)
+    try:
+        while _budget_left(config, run, start) and not stop():
+            if pool is None:
+                row = _iteration(run, evaluator, stop)
+            else:
+                restarts = pool.restarts
+                row = _parallel_iteration(run, pool, stop, log)
+                if pool.restarts != restarts:
+                    _write_pids(run_dir, pool)
+            row["time_s"] = time.perf_counter() - start
+            summary.iterations += 1
+            summary.last = row
+            if row["iteration"] % config.run.checkpoint_every == 0 or stop():
+                summary.checkpoint = run.save()
+                saved_at = run.counters["iteration"]
+                if arena.enabled() and not stop():
+                    for line in arena.after_checkpoint(summary.checkpoint):
+                        log(line)
+            _append_metrics(run_dir / "metrics.csv", row)
+            bar.update(1)
+            bar.set_postfix_str(_progress_text(row))
+            if pool is None:
+                evaluator = _actor_evaluator(run, arena)
+            else:
+                newest = _actor_checkpoint(run, arena)
+                if newest != published:
+                    pool.publish(newest)
+                    published = newest
+    finally:
+        if saved_at != run.counters["iteration"] or run.checkpoint is None:
+            summary.checkpoint = run.save()
+
+
+def _progress_text(row: dict) -> str:
+    def num(key, fmt=".0f"):
+        value = row.get(key)
+        return format(value, fmt) if isinstance(value, (int, float)) else "-"
+
+    text = (f"games {row['games']} pos/s {num('selfplay/positions_per_s')} "
+            f"sims/s {num('selfplay/sims_per_s')} batch {num('selfplay/mean_batch')} "
+            f"net/tree/rules {num('time/network', '.0%')}/{num('time/tree', '.0%')}/"
+            f"{num('time/rules', '.0%')} replay {row['replay/games']}g "
+            f"{row['replay/bytes'] / 2**20:.0f}MB rss {num('memory/learner_mb')}MB")
+    if "memory/actors_mb" in row:
+        text += f"+{num('memory/actors_mb')}MB"
+    return text + f" loss {row.get('loss/total', float('nan')):.3f}"
+
+
+def _actor_checkpoint(run: _Run, arena: TrainingArena) -> Path:
+    """The checkpoint actor processes play with: the newest, or with gating the promoted one."""
+    return (arena.promoted_path() if arena.gating else None) or run.checkpoint
+
+
+def _write_pids(run_dir: Path, pool) -> None:
+    """actors.json: the actor (and server) processes, for the user and for tests."""
+    from checkpoints import atomic_write_bytes
+
+    atomic_write_bytes(run_dir / "actors.json", json.dumps(pool.pids()).encode())

@@ -260,6 +260,11 @@ class SegmentReplay:
             self._targets[s] = _Targets(self.segments[s], self.unroll, self.td_steps,
                                         self.discount)
 
+    @property
+    def games(self) -> int:
+        """Finished games whose last segment is in the window."""
+        return sum(1 for s in self.segments if s.done)
+
     def nbytes(self) -> int:
         return sum(s.obs.nbytes + s.policies.nbytes + s.masks.nbytes for s in self.segments)
 

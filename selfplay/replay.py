@@ -7,6 +7,7 @@ memory it is a ring of preallocated arrays, so memory is fixed by
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ class ReplayBuffer:
         self._next = 0
         self.games_added = 0
         self.positions_added = 0
+        self._lengths: deque[int] = deque()  # games with positions in the window
+        self._held = 0
 
     def add(self, record: GameRecord) -> None:
         """Appends a finished game's positions, overwriting the oldest."""
@@ -47,6 +50,15 @@ class ReplayBuffer:
         self.size = min(self.capacity, self.size + n)
         self.games_added += 1
         self.positions_added += n
+        self._lengths.append(n)
+        self._held += n
+        while self._held - self._lengths[0] >= self.capacity:
+            self._held -= self._lengths.popleft()
+
+    @property
+    def games(self) -> int:
+        """Games with at least one position in the window."""
+        return len(self._lengths)
 
     def sample(self, batch_size: int, rng: np.random.Generator):
         """Uniform positions from the window.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from safetensors import SafetensorError
 
 from checkpoints import (
     CheckpointError,
+    atomic_move,
     atomic_write_bytes,
     checkpoint_name,
     load_checkpoint,
@@ -34,7 +36,7 @@ from selfplay.muzero_actor import MuZeroActor, is_environment
 from selfplay.muzero_learner import MuZeroLearner
 from selfplay.muzero_replay import (SegmentReplay, load_segments_window, read_segments,
                                     write_segments)
-from selfplay.records import game_texts, read_shard, write_shard
+from selfplay.records import ReplayError, game_texts, read_shard, write_shard
 from selfplay.replay import ReplayBuffer, load_window, shard_paths
 
 
@@ -245,11 +247,42 @@ class _Run:
             return
         write_shard(self.run_dir / "replay" / f"shard-{index:08d}.msgpack", self.config.game,
                     info.observation_shape, info.num_actions, records)
+        self._write_texts(records, index)
+
+    def _write_texts(self, records, index: int) -> None:
+        if self.muzero:
+            return
         text = game_texts(self.game, records, self.counters["games"])
         if text is not None:  # e.g. Go: the games as SGF, for GUIs
             suffix = getattr(self.game, "record_format", "txt")
             atomic_write_bytes(self.run_dir / "games" / f"shard-{index:08d}.{suffix}",
                                text.encode())
+
+    def add(self, records) -> None:
+        """Adds records (already on disk) to the window and the counters."""
+        for r in records:
+            self.replay.add(r)
+        self.counters["games"] += sum(_finished(r) for r in records)
+        self.counters["positions"] += sum(len(r) for r in records)
+
+    def ingest(self, path: Path) -> list:
+        """Moves an actor's chunk from incoming/ into replay/ as the next shard; returns its records.
+
+        The file is validated first; one that cannot be read is moved to
+        incoming/rejected/ and ReplayError raised (naming it).
+        """
+        try:
+            records = self._read_shard(path)
+        except ReplayError:
+            rejected = path.parent / "rejected"
+            rejected.mkdir(exist_ok=True)
+            os.replace(path, rejected / path.name)
+            raise
+        index = self._next_shard()
+        atomic_move(path, self.run_dir / "replay" / f"shard-{index:08d}.msgpack")
+        self._write_texts(records, index)
+        self.add(records)
+        return records
 
 
 def _finished(record) -> bool:

@@ -82,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iteration budget in total (run.max_iterations)")
     p.add_argument("--seed", type=int, help="run seed (run.seed; new runs only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s = p.add_argument_group("scale (run.* settings; may change when resuming)")
+    s.add_argument("--actors", metavar="N|auto",
+                   help="self-play actor processes: auto (default: one per core but the "
+                        "learner's), 0 (alternate self-play and training in one process) or N")
+    s.add_argument("--backend", choices=("local", "ray"),
+                   help="local processes (default) or Ray actors (pip install 'tabula[ray]')")
+    s.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="ray: join a running cluster (default: start Ray on this machine)")
+    s.add_argument("--device", metavar="cpu|cuda[:N]",
+                   help="torch device for the learner and inference (default cpu)")
+    s.add_argument("--inference-server", action=argparse.BooleanOptionalAction, default=None,
+                   help="local actors share one inference process (AlphaZero)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("play", help="play against a checkpoint at a text prompt, or watch it "
@@ -161,7 +173,15 @@ def _train_settings(args) -> tuple[str | None, dict]:
                 overrides.setdefault(section, {}).update(values)
             else:
                 overrides[section] = values
-    run = {"max_minutes": args.minutes, "max_iterations": args.iterations, "seed": args.seed}
+    if args.actors is not None and not (args.actors == "auto" or args.actors.isdigit()):
+        raise cfg.ConfigError(f"--actors {args.actors!r}: expected auto or a number")
+    if args.address is not None and args.backend not in (None, "ray"):
+        raise cfg.ConfigError("--address is for --backend ray")
+    if args.address is not None:
+        args.backend = "ray"
+    run = {"max_minutes": args.minutes, "max_iterations": args.iterations, "seed": args.seed,
+           "actors": args.actors, "backend": args.backend, "address": args.address,
+           "device": args.device, "inference_server": args.inference_server}
     run = {k: v for k, v in run.items() if v is not None}
     if run:
         overrides.setdefault("run", {}).update(run)
