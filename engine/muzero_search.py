@@ -14,6 +14,7 @@ discount -1 and rewards for the mover, as the tree's convention says.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Protocol
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from engine import kernels
+from engine.evaluator import host_to_device, inference_autocast
 from engine.gumbel import considered_visits_table
 from engine.search import (SearchConfig, SearchResult, Timings, _results, expand_roots,
                            masked_softmax)
@@ -45,13 +47,29 @@ class MuZeroInference:
     """A MuZeroNet (engine/muzero_net.py) behind the LatentModel protocol, in torch.
 
     Scalars come out of the categorical supports through the inverse of h(x).
+    Observations, actions and the returned logits and scalars are NumPy arrays
+    on the host (float32); latents stay tensors on `device`. On CUDA the
+    network runs under autocast (engine.evaluator.CUDA_INFERENCE_DTYPE) and
+    latents keep that dtype: the next network call would cast them to it
+    anyway. Calls block until their outputs are on the host.
+
+    Args:
+      net: the MuZeroNet; used as is (put in eval mode) when it is already on
+        `device`, else a copy is moved there, leaving `net` where it was.
+      device: 'cpu', 'cuda' or 'cuda:N'.
+      threads: torch CPU threads to set, if given.
     """
 
     def __init__(self, net, device: str = "cpu", threads: int | None = None):
         from engine.muzero_net import support_to_scalar
 
-        self.net = net.eval()
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            # 'cuda' means the current device; parameters there say 'cuda:N'.
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        if next(net.parameters()).device != self.device:
+            net = copy.deepcopy(net).to(self.device)
+        self.net = net.eval()
         self.num_actions = net.num_actions
         self._to_scalar = support_to_scalar
         self._value_support = net.config.value_support
@@ -61,17 +79,20 @@ class MuZeroInference:
 
     @torch.inference_mode()
     def initial(self, obs):
-        x = torch.from_numpy(np.ascontiguousarray(obs, np.float32)).to(self.device)
-        latent, logits, value_logits = self.net.initial_inference(x)
-        value = self._to_scalar(value_logits, self._value_support)
+        x = host_to_device(np.asarray(obs, np.float32), self.device)
+        with inference_autocast(self.device):
+            latent, logits, value_logits = self.net.initial_inference(x)
+            value = self._to_scalar(value_logits, self._value_support)
         return latent, _np(logits), _np(value)
 
     @torch.inference_mode()
     def recurrent(self, latent, actions):
-        a = torch.from_numpy(np.asarray(actions, np.int64)).to(self.device)
-        latent, reward_logits, logits, value_logits = self.net.recurrent_inference(latent, a)
-        reward = self._to_scalar(reward_logits, self._reward_support)
-        value = self._to_scalar(value_logits, self._value_support)
+        a = host_to_device(np.asarray(actions, np.int64), self.device)
+        with inference_autocast(self.device):
+            latent, reward_logits, logits, value_logits = self.net.recurrent_inference(
+                latent, a)
+            reward = self._to_scalar(reward_logits, self._reward_support)
+            value = self._to_scalar(value_logits, self._value_support)
         return latent, _np(reward), _np(logits), _np(value)
 
 

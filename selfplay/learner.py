@@ -3,10 +3,16 @@
 Its optimiser and random state round-trip through safetensors (tensors) and
 JSON (everything else), so a killed run resumes exactly where its last
 checkpoint left it.
+
+On a CUDA device the forward pass and the losses run under autocast (bf16
+where the GPU supports it, else fp16 with a GradScaler) and batches are copied
+from pinned host memory without blocking. On the CPU nothing of this happens:
+float32 throughout, the same numbers as ever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -15,12 +21,36 @@ import torch.nn.functional as F
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from engine.evaluator import host_to_device
 from engine.networks import NetworkConfig, PolicyValueNet
 from selfplay.config import LearnerConfig
 
 
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for training on `device`: None (float32) off CUDA.
+
+    bf16 where the GPU has it natively (compute capability 8.0, Ampere, and
+    later; ROCm): fp32's range, so no loss scaling. Else fp16 with a
+    GradScaler. Not torch.cuda.is_bf16_supported(): by default it also says
+    yes where bf16 is only emulated, slower than fp16 (T4, V100).
+    """
+    if device.type != "cuda":
+        return None
+    if torch.version.hip or torch.cuda.get_device_capability(device)[0] >= 8:
+        return torch.bfloat16
+    return torch.float16
+
+
 class Learner:
-    """Trains a PolicyValueNet from replay samples."""
+    """Trains a PolicyValueNet from replay samples.
+
+    Attributes:
+      amp_dtype: autocast dtype on CUDA (bf16 or fp16), None on the CPU.
+      scaler: the GradScaler of fp16 training, else None. Not saved by
+        `save_state`: a resumed run starts again from the default scale,
+        which settles within a few (skipped) steps, and checkpoints stay
+        the same for every device.
+    """
 
     def __init__(self, game, network: NetworkConfig, config: LearnerConfig,
                  device: str = "cpu"):
@@ -28,12 +58,44 @@ class Learner:
         self.config = config
         self.network_config = network
         self.device = torch.device(device)
-        info = game.info
-        self.net = PolicyValueNet(tuple(info.observation_shape), info.num_actions,
-                                  network).to(self.device)
+        self.net = self._build_net(network).to(self.device)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay)
+        self.amp_dtype = amp_dtype(self.device)
+        self.scaler = (torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16
+                       else None)
         self.step = 0
+
+    def _build_net(self, network: NetworkConfig) -> torch.nn.Module:
+        info = self.game.info
+        return PolicyValueNet(tuple(info.observation_shape), info.num_actions, network)
+
+    def _autocast(self):
+        """Autocast for the forward pass and losses; a no-op on the CPU."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        """A host array as a tensor on the learner's device (see host_to_device)."""
+        return host_to_device(array, self.device)
+
+    def _optimize(self, loss: torch.Tensor, clip_norm: float | None = None) -> None:
+        """Backward pass and one optimiser step (loss-scaled for fp16); counts the step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            if clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), clip_norm)
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            if clip_norm is not None:
+                self.scaler.unscale_(self.optimizer)  # clip the true gradients
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), clip_norm)
+            self.scaler.step(self.optimizer)  # skipped if a gradient is inf/nan
+            self.scaler.update()
+        self.step += 1
 
     def _augment(self, obs, policy, rng):
         k_max = self.game.info.num_symmetries
@@ -57,28 +119,26 @@ class Learner:
                 break
             obs, policy, value = replay.sample(self.config.batch_size, rng)
             obs, policy = self._augment(obs, policy, rng)
-            losses = self._step(torch.from_numpy(obs).to(self.device),
-                                torch.from_numpy(np.ascontiguousarray(policy)).to(self.device),
-                                torch.from_numpy(value).to(self.device))
+            losses = self._step(self._to_device(obs), self._to_device(policy),
+                                self._to_device(value))
             for key, v in losses.items():
                 totals[key] += v
             done += 1
         return {k: v / max(done, 1) for k, v in totals.items()} | {"learner/steps": done}
 
     def _step(self, obs, target_policy, target_value) -> dict[str, float]:
-        logits, value_out = self.net(obs)
-        policy_loss = -(target_policy * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-        if self.network_config.value_head == "wdl":
-            # Outcome +1 / 0 / -1 -> class win 0 / draw 1 / loss 2.
-            classes = (1 - torch.round(target_value)).long().clamp(0, 2)
-            value_loss = F.cross_entropy(value_out, classes)
-        else:
-            value_loss = F.mse_loss(value_out, target_value)
-        loss = policy_loss + self.config.value_loss_weight * value_loss
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.step += 1
+        with self._autocast():
+            logits, value_out = self.net(obs)
+            # Under autocast log_softmax, cross_entropy and mse_loss run in float32.
+            policy_loss = -(target_policy * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+            if self.network_config.value_head == "wdl":
+                # Outcome +1 / 0 / -1 -> class win 0 / draw 1 / loss 2.
+                classes = (1 - torch.round(target_value)).long().clamp(0, 2)
+                value_loss = F.cross_entropy(value_out, classes)
+            else:
+                value_loss = F.mse_loss(value_out, target_value)
+            loss = policy_loss + self.config.value_loss_weight * value_loss
+        self._optimize(loss)
         return {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(),
                 "loss/total": loss.item()}
 

@@ -195,6 +195,17 @@ def _incoming(run_dir: Path) -> list[Path]:
     return [p for *_, p in sorted(paths)]
 
 
+def _ingest(run: _Run, paths: list[Path], log) -> list:
+    """Takes actor chunks into the replay; a damaged one is set aside with a warning."""
+    records: list = []
+    for path in paths:
+        try:
+            records += run.ingest(path)
+        except ReplayError as e:
+            log(f"tabula: warning: {e}; moved to {INCOMING}/rejected/")
+    return records
+
+
 def _parallel_iteration(run: _Run, pool, stop, log) -> dict:
     """Waits for actor chunks, moves them into the replay, trains: one iteration."""
     chunks: list[dict] = []
@@ -206,12 +217,7 @@ def _parallel_iteration(run: _Run, pool, stop, log) -> dict:
         if paths:
             break
     batch_before = pool.batch_stats()
-    records: list = []
-    for path in paths:
-        try:
-            records += run.ingest(path)
-        except ReplayError as e:
-            log(f"tabula: warning: {e}; moved to {INCOMING}/rejected/")
+    records = _ingest(run, paths, log)
     chunks += pool.collect(timeout=0)
     moves = sum(len(r) for r in records)
     returns = [x for ch in chunks for x in ch.get("episode_returns", [])]
@@ -315,6 +321,7 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
     # without training, so comparing learner steps would lose them on resume.
     saved_at = run.counters["iteration"] if run.checkpoint else -1
     arena = TrainingArena(config, run_dir, stop)
+    _ingest(run, _incoming(run_dir), log)  # chunks that arrived after the last save
     if pool is None:
         evaluator = _actor_evaluator(run, arena)
     else:

@@ -6,7 +6,8 @@ supports against the two-hot targets, plus policy cross-entropy; the unrolled
 steps' losses are scaled by 1/K and the gradient entering the dynamics is
 halved. With prioritized replay each sample is weighted by its importance
 sampling weight and the root value error becomes its new priority.
-Optimiser and RNG state round-trip as the AlphaZero learner's do.
+Optimiser and RNG state round-trip as the AlphaZero learner's do, and CUDA
+training uses its mixed precision (autocast, GradScaler for fp16) the same way.
 """
 
 from __future__ import annotations
@@ -29,17 +30,12 @@ class MuZeroLearner(Learner):
 
     def __init__(self, game, network: MuZeroNetConfig, config: LearnerConfig,
                  muzero: MuZeroConfig, device: str = "cpu"):
-        self.game = game
-        self.config = config
         self.muzero = muzero
-        self.network_config = network
-        self.device = torch.device(device)
-        info = game.info
-        self.net = MuZeroNet(tuple(info.observation_shape), info.num_actions,
-                             network).to(self.device)
-        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.learning_rate,
-                                           weight_decay=config.weight_decay)
-        self.step = 0
+        super().__init__(game, network, config, device)
+
+    def _build_net(self, network: MuZeroNetConfig) -> MuZeroNet:
+        info = self.game.info
+        return MuZeroNet(tuple(info.observation_shape), info.num_actions, network)
 
     def train(self, replay, steps: int, rng: np.random.Generator,
               should_stop=lambda: False) -> dict[str, float]:
@@ -62,8 +58,8 @@ class MuZeroLearner(Learner):
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, dict, np.ndarray]:
         """The weighted total loss of a batch, its parts, and new priorities."""
-        t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
-             for k, v in batch.items()}
+        # The sample indices stay on the host: only the caller's priority update uses them.
+        t = {k: self._to_device(v) for k, v in batch.items() if k != "index"}
         cfg = self.network_config
         unroll = t["actions"].shape[1]
         latent, logits, value_logits = self.net.initial_inference(t["obs"])
@@ -94,12 +90,9 @@ class MuZeroLearner(Learner):
         return total, parts, priorities
 
     def _step(self, batch: dict) -> tuple[dict, np.ndarray]:
-        total, parts, priorities = self.losses(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
-        self.optimizer.step()
-        self.step += 1
+        with self._autocast():
+            total, parts, priorities = self.losses(batch)
+        self._optimize(total, clip_norm=5.0)
         return parts | {"loss/total": float(total.detach())}, priorities
 
 

@@ -171,7 +171,7 @@ class LocalPool:
         for k, p in enumerate(self.processes):
             if p is None or p.is_alive():
                 continue
-            code = p.exitcode
+            code, pid = p.exitcode, p.pid
             p.close()
             recent = [t for t in self.deaths[k] if now - t < RESTART_WINDOW] + [now]
             self.deaths[k] = recent
@@ -180,7 +180,7 @@ class LocalPool:
                                 f"{RESTART_WINDOW:.0f} s (last exit code {code}); see the "
                                 "errors above. The run is saved; fix the cause and resume")
             self.restarts += 1
-            self.log(f"actor {k} (pid {p.pid}) died with exit code {code}; restarting it")
+            self.log(f"actor {k} (pid {pid}) died with exit code {code}; restarting it")
             self._spawn(k)
 
     def pids(self) -> dict[str, int]:

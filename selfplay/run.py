@@ -25,7 +25,7 @@ from checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from engine.evaluator import make_evaluator
+from engine.evaluator import cuda_problem, make_evaluator
 from engine.muzero_net import MuZeroNet
 from engine.muzero_search import MuZeroInference
 from games import get_game
@@ -124,9 +124,8 @@ class _Run:
         if not self.muzero and is_environment(self.game):
             raise RunError(f"{config.game} is an environment without known rules; train it "
                            "with --algo muzero (learned dynamics)")
-        if config.run.device.startswith("cuda") and not torch.cuda.is_available():
-            raise RunError(f"run.device is {config.run.device!r} but torch finds no CUDA "
-                           "device; use --set run.device=cpu")
+        if (problem := cuda_problem(config.run.device)) is not None:
+            raise RunError(problem)
         torch.manual_seed(config.run.seed)
         self.rng = np.random.default_rng(config.run.seed)
         self.counters = {"iteration": 0, "games": 0, "positions": 0}
@@ -206,19 +205,14 @@ class _Run:
         return int(next_shard) if isinstance(next_shard, int) else None
 
     def evaluator(self):
+        """The learner's current weights for self-play, on run.device (a snapshot)."""
         self.learner.net.eval()
-        net = self.learner.net
         if self.muzero:
-            if self.config.run.device != "cpu":
-                net = MuZeroNet(tuple(self.game.info.observation_shape),
-                                self.game.info.num_actions, self.config.muzero_network)
-                net.load_state_dict(self.learner.state_dict_cpu())
-            return MuZeroInference(net)
-        if self.config.run.device != "cpu":
-            net = type(net)(tuple(self.game.info.observation_shape), self.game.info.num_actions,
-                            self.config.network)
+            net = MuZeroNet(tuple(self.game.info.observation_shape),
+                            self.game.info.num_actions, self.config.muzero_network)
             net.load_state_dict(self.learner.state_dict_cpu())
-        return make_evaluator(net, self.config.selfplay.inference_backend)
+            return MuZeroInference(net, device=self.config.run.device)
+        return make_evaluator(self.learner.net, self.config.selfplay.inference_backend)
 
     def save(self) -> Path:
         name = checkpoint_name(self.learner.step)

@@ -204,6 +204,10 @@ def _cmd_train(args) -> int:
     run_dir = Path(args.run or f"runs/{name.replace('/', '_')}{suffix}")
     if args.algo:
         overrides["algo"] = args.algo
+    if args.actors not in (None, "auto") and args.backend != "ray":
+        from selfplay.parallel import check_actors
+
+        check_actors(int(args.actors), "local")  # before a new run directory is written
     if (run_dir / "config.toml").exists():
         if args.seed is not None:
             print("tabula: note: --seed is ignored when resuming a run", file=sys.stderr)

@@ -113,7 +113,7 @@ def test_play_engine_first_ends_at_eof(tiny_checkpoints, monkeypatch, capsys):
     assert out[-1] == "input ended; game abandoned"
 
 
-TINY_TRAIN = ["--set", "network.blocks=1", "--set", "network.channels=8",
+TINY_TRAIN = ["--set", "run.actors=0", "--set", "network.blocks=1", "--set", "network.channels=8",
               "--set", "network.value_hidden=8", "--set", "search.num_simulations=4",
               "--set", "search.max_num_considered_actions=4",
               "--set", "selfplay.parallel_games=8", "--set", "replay.min_positions=16",

@@ -182,7 +182,7 @@ def test_reanalyze_rewrites_policies_with_the_new_search():
 # ---------------------------------------------------------------------------
 # Whole runs through the real training loop.
 
-MZ_TINY = ["muzero_network.blocks=1", "muzero_network.channels=8",
+MZ_TINY = ["run.actors=0", "muzero_network.blocks=1", "muzero_network.channels=8",
            "muzero_network.head_channels=4", "muzero_network.hidden=16",
            "muzero_network.value_support=5", "muzero_network.reward_support=5",
            "search.num_simulations=4", "search.max_num_considered_actions=4",

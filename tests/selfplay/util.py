@@ -12,8 +12,9 @@ TTT_ACTIONS = 9
 # `tabula train` settings small enough for a test: 1x8 network, 4 simulations, 8 games.
 # What the tests rely on is pinned here, not taken from the (tuned) preset: 9 moves
 # per iteration finish at least one game in every slot, so every full iteration
-# writes a shard and trains.
-TINY = ["--set", "network.blocks=1", "--set", "network.channels=8",
+# writes a shard and trains; self-play alternates with training in one process
+# (run.actors=0), so counts are exact (tests/selfplay/test_parallel.py covers actors).
+TINY = ["--set", "run.actors=0", "--set", "network.blocks=1", "--set", "network.channels=8",
         "--set", "network.value_hidden=8", "--set", "search.root_mode=gumbel",
         "--set", "search.num_simulations=4", "--set", "search.max_num_considered_actions=4",
         "--set", "selfplay.parallel_games=8", "--set", "selfplay.moves_per_iteration=9",
