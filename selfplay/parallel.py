@@ -86,7 +86,8 @@ class LocalPool:
       log: prints a line for the user (the progress bar's write).
     """
 
-    def __init__(self, run_dir: Path, config: cfg.TrainConfig, log=print):
+    def __init__(self, run_dir: Path, config: cfg.TrainConfig, log=print,
+                 threads: int | None = None, server_threads: int | None = None):
         actors = resolve_actors(config.run.actors)
         if actors < 1:
             raise cfg.ConfigError("the local backend runs actor processes only with "
@@ -101,8 +102,11 @@ class LocalPool:
         self.ctx = mp.get_context("spawn")
         self.stats = self.ctx.Queue()
         self.stop_event = self.ctx.Event()
-        self.threads = threads_per_actor(actors)
+        self.threads = threads or threads_per_actor(actors)
         self.threads_for_learner = max(1, cores() - actors)
+        # Without its own network an actor needs no threads for inference; the
+        # server then gets the cores the actors would have used, less the learner's.
+        self.server_threads = server_threads or max(1, cores() - 1)
         self.server = None
         self.processes: list = [None] * actors
         self.incarnation = [0] * actors
@@ -130,7 +134,7 @@ class LocalPool:
                                   "actors keep their own (set run.inference_server=false)")
         info = get_game(self.config.game).info
         source = CheckpointSource(str(self.run_dir), self.config.selfplay.inference_backend,
-                                  self.config.run.device, max(1, cores() - 1))
+                                  self.config.run.device, self.server_threads)
         self.server = InferenceServer(source, self.count, tuple(info.observation_shape),
                                       info.num_actions, self.config.selfplay.parallel_games,
                                       ctx=self.ctx)

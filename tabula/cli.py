@@ -7,7 +7,7 @@
     tabula arena   RUN_DIR [--games N] [--sims N] [--round-robin] [--opponent SPEC ...]
     tabula elo     RUN_DIR | --pgn FILE [--anchor NAME]
     tabula games
-    tabula bench   mcts|inference|selfplay|arena|gtp|perft|uci|muzero [ARGS ...]
+    tabula bench   mcts|inference|selfplay|actors|arena|gtp|perft|uci|muzero [ARGS ...]
 
 User errors (bad game, config, checkpoint, run directory, file) print one
 line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
@@ -33,6 +33,7 @@ BENCH_MODULES = {
     "inference": "engine.bench_inference",
     "selfplay": "selfplay.bench",
     "muzero": "selfplay.bench_muzero",
+    "actors": "selfplay.bench_actors",
     "arena": "arena.bench",
     "gtp": "arena.bench_gtp",
     "perft": "games.bench_chess",
