@@ -7,7 +7,7 @@
     tabula arena   RUN_DIR [--games N] [--sims N] [--round-robin] [--opponent SPEC ...]
     tabula elo     RUN_DIR | --pgn FILE [--anchor NAME]
     tabula games
-    tabula bench   mcts|inference|selfplay|actors|arena|gtp|perft|uci|muzero [ARGS ...]
+    tabula bench   mcts|inference|selfplay|actors|memory|backends|arena|gtp|perft|uci|muzero [ARGS ...]
 
 User errors (bad game, config, checkpoint, run directory, file) print one
 line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
@@ -34,6 +34,8 @@ BENCH_MODULES = {
     "selfplay": "selfplay.bench",
     "muzero": "selfplay.bench_muzero",
     "actors": "selfplay.bench_actors",
+    "memory": "selfplay.bench_memory",
+    "backends": "selfplay.bench_backends",
     "arena": "arena.bench",
     "gtp": "arena.bench_gtp",
     "perft": "games.bench_chess",

@@ -23,3 +23,47 @@ def test_bench_arena_gtp_and_uci_run(tabula, tmp_path):
     assert r.returncode == 0 and "genmoves, median" in r.stdout, r.stderr
     r = tabula("bench", "uci", "--movetime", "200", "--stops", "1", "--reference", "")
     assert r.returncode == 0 and "stop latency" in r.stdout, r.stderr
+
+
+def test_bench_actors_runs_each_configuration(tabula):
+    r = tabula("bench", "actors", "--game", "tictactoe", "--blocks", "1", "--channels", "8",
+               "--sims", "2", "--games", "8", "--seconds", "1", "--configs", "0,1,1s")
+    assert r.returncode == 0, r.stderr
+    for label in ("in this process", "1 actor process, own networks",
+                  "1 actor process, shared inference server"):
+        assert label in r.stdout
+    assert "ratio to in this process: 0 1.00" in r.stdout
+
+
+def test_memory_growth_is_the_slope_after_the_window_filled():
+    from selfplay.bench_memory import growth_per_hour
+
+    # 100 MB/hour while filling (ignored), then exactly 6 MB/hour.
+    rows = [{"minute": m, "total_mb": 500 + 100 * m / 60, "buffer_positions": 10 * m}
+            for m in range(0, 30)]
+    rows += [{"minute": m, "total_mb": 550 + 6 * m / 60, "buffer_positions": 300}
+             for m in range(30, 60)]
+    assert abs(growth_per_hour(rows, 300) - 6.0) < 1e-9
+    assert growth_per_hour(rows[:31], 300) is None  # fewer than 3 samples after filling
+
+
+def test_memory_descendants_finds_grandchildren():
+    import subprocess
+    import sys
+    import time
+
+    from selfplay.bench_memory import descendants
+
+    code = ("import subprocess, sys, time; "
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "
+            "print(p.pid, flush=True); time.sleep(30)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        grandchild = int(parent.stdout.readline())
+        time.sleep(0.1)
+        assert grandchild in descendants(parent.pid)
+        assert parent.pid not in descendants(parent.pid)
+    finally:
+        subprocess.run(["kill", str(grandchild)])
+        parent.kill()
+        parent.wait()
