@@ -1,4 +1,4 @@
-"""The training loop (local backend): self-play, replay, learn, checkpoint, repeat.
+"""The training loop: self-play, replay, learn, checkpoint, repeat.
 
 A run directory holds everything a run needs to resume:
 
@@ -6,13 +6,19 @@ A run directory holds everything a run needs to resume:
     checkpoints/step-*.safetensors
     train_state.safetensors     optimiser, RNG states, counters, latest checkpoint,
                                 next shard index
-    replay/shard-*.msgpack      finished games, one shard per iteration
+    replay/shard-*.msgpack      finished games, one shard per iteration (or actor chunk)
+    incoming/a*.msgpack         actor chunks not yet taken into replay/
+    latest.json                 the checkpoint actor processes play with
     metrics.csv                 one row per iteration
 
-Each iteration writes its shard, trains, then writes the checkpoint and the
-train state, all atomically; a run killed at any moment resumes from the last
-train state and loses at most the games that were in flight (shards written
-after that train state are read back and counted).
+With run.actors 0 an iteration plays a chunk in this process, writes its
+shard and trains. Otherwise actors (selfplay/parallel.py: local processes or
+Ray) play all the time and an iteration takes in the chunks that arrived,
+trains on them and, every checkpoint_every iterations, publishes a new
+checkpoint. Shards, checkpoints and the train state are written atomically;
+a run killed at any moment resumes from the last train state and loses at
+most the games that were in flight (shards and chunks written after that
+train state are read back and counted).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from selfplay import config as cfg
 from selfplay import telemetry
 from selfplay.evaluation import TrainingArena
 from selfplay.muzero_actor import reanalyze
-from selfplay.parallel import make_pool
+from selfplay.parallel import make_pool, resolve_actors
 from selfplay.records import ReplayError
 from selfplay.run import RunError, _finished, _Run, prepare_run
 from selfplay.worker import INCOMING
@@ -195,6 +201,13 @@ def _incoming(run_dir: Path) -> list[Path]:
     return [p for *_, p in sorted(paths)]
 
 
+def _value_bounds(run: _Run):
+    """MuZero's value bounds for reanalyse: known for board games, learned in environments."""
+    if not run.muzero:
+        return None
+    return None if run.replay.frames else (-1.0, 1.0)
+
+
 def _ingest(run: _Run, paths: list[Path], log) -> list:
     """Takes actor chunks into the replay; a damaged one is set aside with a warning."""
     records: list = []
@@ -206,16 +219,19 @@ def _ingest(run: _Run, paths: list[Path], log) -> list:
     return records
 
 
-def _parallel_iteration(run: _Run, pool, stop, log) -> dict:
-    """Waits for actor chunks, moves them into the replay, trains: one iteration."""
+def _parallel_iteration(run: _Run, pool, stop, log, go_on) -> dict | None:
+    """Waits for actor chunks, moves them into the replay, trains: one iteration.
+
+    Returns None when `go_on()` turned false (stop or budget) before a chunk came.
+    """
     chunks: list[dict] = []
     paths: list[Path] = []
-    while not stop():
+    while not paths:
+        if not go_on():
+            return None
         pool.supervise()
         chunks += pool.collect(timeout=0.2)
         paths = _incoming(run.run_dir)
-        if paths:
-            break
     batch_before = pool.batch_stats()
     records = _ingest(run, paths, log)
     chunks += pool.collect(timeout=0)
@@ -224,7 +240,7 @@ def _parallel_iteration(run: _Run, pool, stop, log) -> dict:
     evaluator = run.evaluator() if run.muzero and run.config.muzero.reanalyze_fraction else None
     row = _learn(run, evaluator, stop, records, moves, chunks,
                  returns if run.muzero else None,
-                 run.actor.value_bounds if run.muzero else None)
+                 _value_bounds(run))
     batch_after = pool.batch_stats()
     if batch_before and batch_after and batch_after["batches"] > batch_before["batches"]:
         row["selfplay/mean_batch"] = ((batch_after["evaluations"] - batch_before["evaluations"])
@@ -292,7 +308,7 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
                                disable=not progress, unit="it", dynamic_ncols=True,
                                desc=f"train {config.game}") as bar:
         log = bar.write if progress else print
-        if config.run.backend == "ray" or config.run.actors != "0":
+        if config.run.backend == "ray" or resolve_actors(config.run.actors) > 0:
             pool = make_pool(run_dir, config, log)
         try:
             _train_loop(run, config, pool, summary, stop, bar, log, start)
@@ -331,18 +347,22 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
         published = _actor_checkpoint(run, arena)
         pool.publish(published)
         pool.start(run.counters["iteration"])
-        _write_pids(run_dir, pool)
+        pids = _write_pids(run_dir, pool)
         if pool.threads_for_learner:
             torch.set_num_threads(pool.threads_for_learner)
+    def go_on() -> bool:
+        return _budget_left(config, run, start) and not stop()
+
     try:
-        while _budget_left(config, run, start) and not stop():
+        while go_on():
             if pool is None:
                 row = _iteration(run, evaluator, stop)
             else:
-                restarts = pool.restarts
-                row = _parallel_iteration(run, pool, stop, log)
-                if pool.restarts != restarts:
-                    _write_pids(run_dir, pool)
+                row = _parallel_iteration(run, pool, stop, log, go_on)
+                if pool.pids() != pids:
+                    pids = _write_pids(run_dir, pool)
+                if row is None:
+                    break
             row["time_s"] = time.perf_counter() - start
             summary.iterations += 1
             summary.last = row
@@ -387,8 +407,10 @@ def _actor_checkpoint(run: _Run, arena: TrainingArena) -> Path:
     return (arena.promoted_path() if arena.gating else None) or run.checkpoint
 
 
-def _write_pids(run_dir: Path, pool) -> None:
+def _write_pids(run_dir: Path, pool) -> dict:
     """actors.json: the actor (and server) processes, for the user and for tests."""
     from checkpoints import atomic_write_bytes
 
-    atomic_write_bytes(run_dir / "actors.json", json.dumps(pool.pids()).encode())
+    pids = pool.pids()
+    atomic_write_bytes(run_dir / "actors.json", json.dumps(pids).encode())
+    return pids

@@ -44,17 +44,24 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+AUTO_MIN_CORES = 3
+"""auto starts actor processes from this many cores up."""
+
+
 def resolve_actors(setting: str, available: int | None = None) -> int:
     """The number of actor processes `run.actors` asks for on `available` CPUs.
 
-    auto: one actor per core but one (the learner's), at least one: on 2
-    cores one actor process and the learner overlap self-play with training
-    (measured, docs/BENCHMARKS.md).
+    auto: on 1 or 2 cores none (self-play and training alternate in one
+    process, each using every core: on this 2-core machine that trained on
+    1.45x the positions with 1.55x the learner steps of one actor process
+    beside the learner in the same 6 minutes, whose learner idled while its
+    single-threaded actor played; docs/BENCHMARKS.md); from 3 cores one actor
+    per core but the learner's.
     """
     available = available or cores()
     if setting != "auto":
         return int(setting)
-    return max(1, available - 1)
+    return 0 if available < AUTO_MIN_CORES else available - 1
 
 
 def check_actors(count: int, backend: str, available: int | None = None) -> str | None:

@@ -81,7 +81,9 @@ class RayPool:
                 raise RunError(f"cannot start or join Ray at {address or 'this machine'}: "
                                f"{text}") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.count = resolve_actors(config.run.actors, available=cpus)
+        # auto: every CPU of the cluster but the learner's, at least one.
+        self.count = (max(1, cpus - 1) if config.run.actors == "auto"
+                      else resolve_actors(config.run.actors))
         if self.count < 1:
             self.close()
             raise cfg.ConfigError("--backend ray needs at least one actor (--actors N or auto)")
@@ -100,7 +102,15 @@ class RayPool:
         self.dead: list[int] = []
         self.restarts = 0
         self.weights = None
+        # With run.device cuda the learner (here) trains on the GPU; actors share the
+        # cluster's GPUs in equal fractions, or infer on their CPU if it has none.
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        on_gpu = config.run.device.startswith("cuda") and gpus > 0
+        self.gpu_share = min(1.0, gpus / self.count) if on_gpu else 0.0
+        actor_device = "cuda" if on_gpu else "cpu"
+        self.actor_config = cfg.to_dict(cfg.merge(config, {"run": {"device": actor_device}}))
         self.rss_by_actor: dict[int, int] = {}
+        self.pid_by_actor: dict[int, int] = {}
         self.sequence = 0
 
     def start(self, resume_index: int) -> None:
@@ -113,7 +123,8 @@ class RayPool:
     def _spawn(self, k: int) -> None:
         seed = [self.config.run.seed, 1 + k, self.incarnation[k], self.resume_index]
         self.incarnation[k] += 1
-        handle = self.remote_class.options(name=None).remote(cfg.to_dict(self.config), k, seed, 1)
+        handle = self.remote_class.options(num_gpus=self.gpu_share).remote(
+            self.actor_config, k, seed, 1)
         self.actors[k] = handle
         if self.weights is not None:
             handle.load_checkpoint_bytes.remote(*self.weights)
@@ -143,6 +154,8 @@ class RayPool:
             except self.ray.exceptions.RayActorError as e:
                 self.dead.append(k)
                 self.actors[k] = None
+                self.rss_by_actor.pop(k, None)
+                self.pid_by_actor.pop(k, None)
                 self.log(f"actor {k} died ({str(e).strip().splitlines()[0][:120]}); "
                          "restarting it")
                 continue
@@ -151,6 +164,7 @@ class RayPool:
                                    data)
                 self.sequence += 1
             self.rss_by_actor[k] = int(stats.get("rss", 0))
+            self.pid_by_actor[k] = int(stats.get("pid", 0))
             out.append(stats)
             self.pending[self.actors[k].play.remote()] = k
         return out
@@ -174,7 +188,9 @@ class RayPool:
             self.ray.kill(self.actors[k], no_restart=True)
 
     def pids(self) -> dict[str, int]:
-        return {}
+        """Worker process ids as reported with their last chunk (on their own machines)."""
+        return {f"actor-{k}": pid for k, pid in sorted(self.pid_by_actor.items())
+                if self.actors[k] is not None}
 
     def alive(self) -> int:
         return sum(1 for a in self.actors if a is not None)

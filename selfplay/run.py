@@ -144,14 +144,22 @@ class _Run:
             self.replay = ReplayBuffer(config.replay.window_positions, info.observation_shape,
                                        info.num_actions)
         self._resume()
-        actor_rng = np.random.default_rng(self.rng.integers(2**63))
-        if self.muzero:
-            # Environments are seeded per slot; the iteration makes resumed runs differ.
-            self.actor = MuZeroActor(self.game, config.search, config.selfplay, config.muzero,
-                                     actor_rng, seed=config.run.seed * 7919
-                                     + self.counters["iteration"])
-        else:
-            self.actor = Actor(self.game, config.search, config.selfplay, actor_rng)
+        self._actor_rng = np.random.default_rng(self.rng.integers(2**63))
+        self._actor = None
+
+    @property
+    def actor(self):
+        """The in-process actor, built on first use (runs with actor processes never use it)."""
+        if self._actor is None:
+            config = self.config
+            if self.muzero:
+                # Environments are seeded per slot; the iteration makes resumed runs differ.
+                self._actor = MuZeroActor(self.game, config.search, config.selfplay,
+                                          config.muzero, self._actor_rng,
+                                          seed=config.run.seed * 7919 + self.counters["iteration"])
+            else:
+                self._actor = Actor(self.game, config.search, config.selfplay, self._actor_rng)
+        return self._actor
 
     def _resume(self) -> None:
         state_path = self.run_dir / "train_state.safetensors"

@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     s = p.add_argument_group("scale (run.* settings; may change when resuming)")
     s.add_argument("--actors", metavar="N|auto",
-                   help="self-play actor processes: auto (default: one per core but the "
-                        "learner's), 0 (alternate self-play and training in one process) or N")
+                   help="self-play actor processes: auto (default: none on 1-2 cores, else one "
+                        "per core but the learner's), 0 (self-play and training alternate in "
+                        "one process) or N")
     s.add_argument("--backend", choices=("local", "ray"),
                    help="local processes (default) or Ray actors (pip install 'tabula[ray]')")
     s.add_argument("--address", metavar="auto|HOST:PORT",

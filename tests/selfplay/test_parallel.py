@@ -46,9 +46,10 @@ def _shard_positions(run: Path) -> int:
                for r in read_shard(p, "tictactoe", (3, 3, 3), 9))
 
 
-def test_auto_leaves_one_core_to_the_learner():
-    assert resolve_actors("auto", available=2) == 1
-    assert resolve_actors("auto", available=1) == 1
+def test_auto_uses_actor_processes_from_three_cores_up():
+    assert resolve_actors("auto", available=1) == 0
+    assert resolve_actors("auto", available=2) == 0  # measured: one process is faster here
+    assert resolve_actors("auto", available=3) == 2
     assert resolve_actors("auto", available=16) == 15
     assert resolve_actors("3", available=2) == 3
     assert resolve_actors("0", available=8) == 0
@@ -119,29 +120,42 @@ def test_local_actors_train_and_account_for_every_position(tmp_path):
     assert int(_metrics(run)[-1]["positions"]) == _shard_positions(run)
 
 
-def test_killed_actor_is_restarted_and_the_run_completes(tmp_path):
+def _actor_pid(run: Path, name: str) -> int | None:
+    try:
+        return json.loads((run / "actors.json").read_text()).get(name)
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_killed_actor_is_restarted_and_the_run_completes(tmp_path, backend):
+    if backend == "ray":
+        pytest.importorskip("ray")
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "tabula", "train", *GAME, "--run", str(run),
-                             "--actors", "2", "--iterations", "6", "--no-progress", *SETTINGS],
+                             "--backend", backend, "--actors", "2", "--iterations", "6",
+                             "--no-progress", *SETTINGS],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not (run / "actors.json").exists():
+        deadline = time.monotonic() + 180
+        while (victim := _actor_pid(run, "actor-1")) is None:  # Ray's after a first chunk
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        victim = json.loads((run / "actors.json").read_text())["actor-1"]
         os.kill(victim, signal.SIGKILL)
         out, _ = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out
-    assert f"actor 1 (pid {victim}) died with exit code -9; restarting it" in out
+    if backend == "local":
+        assert f"actor 1 (pid {victim}) died with exit code -9; restarting it" in out
+    else:
+        assert "actor 1 died (" in out and "restarting it" in out, out
     assert "trained 6 iterations" in out
     rows = _metrics(run)
     assert int(rows[-1]["actors/restarts"]) == 1 and rows[-1]["actors/alive"] == "2"
-    assert json.loads((run / "actors.json").read_text())["actor-1"] != victim
+    assert json.loads((run / "actors.json").read_text()).get("actor-1") != victim
     assert int(rows[-1]["positions"]) == _shard_positions(run)
 
 
