@@ -74,10 +74,13 @@ def plot(results: list[dict], out_png: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    for r in results:
+    styles = [("-", "o", 7), ("--", "x", 9), (":", "+", 11)]  # curves that coincide stay visible
+    for i, r in enumerate(results):
         xs = [float(x["positions"]) for x in r["rows"] if x.get("loss/total")]
         ys = [float(x["loss/total"]) for x in r["rows"] if x.get("loss/total")]
-        ax.plot(xs, ys, label=r["config"], marker=".")
+        line, marker, size = styles[i % len(styles)]
+        ax.plot(xs, ys, label=r["config"], linestyle=line, marker=marker, markersize=size,
+                fillstyle="none")
     ax.set_xlabel("positions seen")
     ax.set_ylabel("loss/total")
     ax.set_title(title)
