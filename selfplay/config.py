@@ -280,8 +280,8 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, str):
         if isinstance(value, str):
             return value
-        if isinstance(value, int) and not isinstance(value, bool):  # e.g. actors = 2
-            return str(value)
+        if where == "run.actors" and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # actors = 2 in a TOML file
     raise ConfigError(f"{where} must be {type(default).__name__}, got {value!r}")
 
 

@@ -96,6 +96,8 @@ def test_toml_values_are_typed_too():
     ({"learner": {"augment": "yes"}}, "learner.augment must be bool"),
     ({"learner": {"augment": 1}}, "learner.augment must be bool"),
     ({"search": {"root_mode": 3}}, "search.root_mode must be str"),
+    ({"run": {"actors": "many"}}, "actors must be auto or a number of processes"),
+    ({"run": {"backend": "slurm"}}, "backend must be local or ray"),
     ({"search": "fast"}, "[search] must be a table"),
     ({"game": 3}, "game must be a string"),
     ({"search": {"root_mode": "best"}}, "invalid [search] settings: root_mode"),
@@ -143,7 +145,9 @@ _CHOICES = {"root_mode": ["puct", "gumbel"], "value_head": ["scalar", "wdl"],
             "inference_backend": ["auto", "onnx", "torch", "torch_cl", "compile"],
             "device": ["cpu", "cuda", "cuda:1"], "gating": ["off", "winrate", "sprt"],
             "gate_score": [0.5, 0.55, 1.0], "sprt_elo0": [0.0, -5.0], "sprt_elo1": [10.0, 30.0],
-            "downsample": ["auto", "none", "always"], "reanalyze_fraction": [0.0, 0.25, 0.9]}
+            "downsample": ["auto", "none", "always"], "reanalyze_fraction": [0.0, 0.25, 0.9],
+            "backend": ["local", "ray"], "actors": ["auto", "0", "3"],
+            "address": ["", "auto", "10.0.0.5:6379"]}
 
 
 def _field_values(f, default):
@@ -176,3 +180,10 @@ def test_to_toml_from_dict_round_trip_is_exact(config):
     again = cfg.from_dict(tomllib.loads(text))
     assert again == config
     assert cfg.to_toml(again) == text
+
+
+def test_actors_may_be_written_as_a_number_in_toml():
+    config = cfg.merge(cfg.TrainConfig(), tomllib.loads("[run]\nactors = 2\n"))
+    assert config.run.actors == "2"
+    with pytest.raises(cfg.ConfigError, match="search.root_mode must be str"):
+        cfg.merge(cfg.TrainConfig(), {"search": {"root_mode": 2}})  # only actors takes numbers
