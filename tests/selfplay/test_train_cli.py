@@ -38,7 +38,11 @@ COLUMNS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "selfplay/mean_batch", "selfplay/mean_game_length", "selfplay/first_player_score",
            "loss/policy", "loss/value", "loss/total", "learner/steps", "learner/steps_per_s",
            # MuZero's (empty in AlphaZero runs).
-           "loss/reward", "selfplay/episodes", "selfplay/mean_return", "reanalyze/positions"]
+           "loss/reward", "selfplay/episodes", "selfplay/mean_return", "reanalyze/positions",
+           # Telemetry (actors/* and memory/actors_mb empty without actor processes).
+           "selfplay/sims_per_s", "time/network", "time/tree", "time/rules",
+           "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
+           "actors/alive", "actors/restarts"]
 STEPS_PER_ITERATION = 3  # learner.max_steps_per_iteration in TINY
 
 
@@ -292,6 +296,14 @@ def test_a_run_writes_everything_it_needs(session):
     assert [int(r["selfplay/games"]) for r in rows[-2:]] == games[-2:]
     assert [int(r["games"]) for r in rows[-2:]] == [sum(games[:-1]), sum(games)]
     assert all(float(r["loss/total"]) > 0 for r in rows if r["learner/steps"])
+    for r in rows:  # telemetry: 4 simulations per move, a split of the actor's time
+        assert float(r["selfplay/sims_per_s"]) == pytest.approx(
+            4 * float(r["selfplay/positions_per_s"]), rel=1e-3)
+        assert sum(float(r[k]) for k in ("time/network", "time/tree", "time/rules")) == \
+            pytest.approx(1.0, abs=1e-3)
+        assert 0 < int(r["replay/games"]) <= int(r["games"])
+        assert int(r["replay/bytes"]) > 0 and float(r["memory/learner_mb"]) > 50
+        assert r["memory/actors_mb"] == r["actors/alive"] == ""
     # Checkpoints: verified, the train state names the last, counters agree.
     checkpoints = list_checkpoints(run / "checkpoints")
     metas = [load_checkpoint(p).meta for p in checkpoints]
