@@ -39,13 +39,8 @@ MZ = MuZeroConfig(unroll_steps=3, td_steps=9)
 ATOL = 2e-2
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # As tests/selfplay/conftest.py: tiny steps on a busy 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# One torch thread for tiny steps on a busy 2-core machine, as in tests/selfplay.
+from tests.selfplay.conftest import _one_torch_thread  # noqa: E402,F401  (autouse fixture)
 
 
 def _buffer(size=48, seed=0) -> ReplayBuffer:
