@@ -224,3 +224,19 @@ def test_ray_backend_trains_like_the_local_one(tmp_path):
     assert int(rows[-1]["learner_step"]) > 0
     assert float(rows[-1]["memory/actors_mb"]) > 0
     assert int(rows[-1]["positions"]) == _shard_positions(run)
+
+
+def test_muzero_actor_process_trains_and_the_learner_reanalyses(tmp_path):
+    from tests.selfplay.test_muzero import MZ_TINY
+
+    run = tmp_path / "run"
+    sets = [x for item in MZ_TINY if item != "run.actors=0"
+            for x in ("--set", item)]
+    done = _tabula("train", *GAME, "--algo", "muzero", "--run", run, "--actors", "1",
+                   "--iterations", "2", "--no-progress", *sets, "--set",
+                   "selfplay.moves_per_iteration=9", "--set", "muzero.reanalyze_fraction=0.25")
+    assert done.returncode == 0, done.stderr
+    rows = _metrics(run)
+    assert int(rows[-1]["learner_step"]) > 0
+    assert all(int(r["reanalyze/positions"]) > 0 for r in rows)
+    assert rows[-1]["actors/alive"] == "1"
