@@ -129,3 +129,16 @@ def test_shard_paths_are_in_index_order_and_skip_temporary_files(tmp_path):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in shard_paths(tmp_path)] == [
         "shard-00000000.msgpack", "shard-00000002.msgpack", "shard-00000010.msgpack"]
+
+
+def test_games_counts_those_with_a_position_left_in_the_window():
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer(10, TTT_SHAPE, TTT_ACTIONS)
+    counts = []
+    for n in (4, 4, 4, 10, 1):
+        buffer.add(random_record(rng, n))
+        counts.append(buffer.games)
+    # 4+4+4 = 12 > 10 keeps 2 positions of the first game; a game of 10 fills the
+    # window alone; one more position leaves 9 of it.
+    assert counts == [1, 2, 3, 1, 2]
+    assert buffer.nbytes() == (buffer.obs.nbytes + buffer.policy.nbytes + buffer.value.nbytes)
