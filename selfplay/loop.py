@@ -350,6 +350,8 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
         pids = _write_pids(run_dir, pool)
         if pool.threads_for_learner:
             torch.set_num_threads(pool.threads_for_learner)
+        log(f"tabula: {pool.count} {config.run.backend} actor{'s' if pool.count > 1 else ''} "
+            f"playing {published.name}; the learner trains as their games arrive")
     def go_on() -> bool:
         return _budget_left(config, run, start) and not stop()
 
