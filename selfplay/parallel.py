@@ -77,6 +77,20 @@ def check_actors(count: int, backend: str, available: int | None = None) -> str 
     return None
 
 
+def record_death(deaths: list[float], k: int, detail: str = "") -> list[float]:
+    """`deaths` (times actor k died) with this death added and old ones dropped.
+
+    Raises PoolError when the actor died RESTART_LIMIT times within RESTART_WINDOW.
+    """
+    now = time.monotonic()
+    recent = [t for t in deaths if now - t < RESTART_WINDOW] + [now]
+    if len(recent) >= RESTART_LIMIT:
+        raise PoolError(f"actor {k} died {len(recent)} times in {RESTART_WINDOW:.0f} s"
+                        f"{detail}; see the errors above. The run is saved; fix the cause "
+                        "and resume")
+    return recent
+
+
 def threads_per_actor(actors: int, available: int | None = None) -> int:
     available = available or cores()
     return max(1, available // (actors + 1))
@@ -178,18 +192,12 @@ class LocalPool:
         if self.server is not None and not self.server.is_alive():
             raise PoolError("the inference server process died; see the lines above. "
                             "Resume with the same command (the run is saved)")
-        now = time.monotonic()
         for k, p in enumerate(self.processes):
             if p is None or p.is_alive():
                 continue
             code, pid = p.exitcode, p.pid
             p.close()
-            recent = [t for t in self.deaths[k] if now - t < RESTART_WINDOW] + [now]
-            self.deaths[k] = recent
-            if len(recent) >= RESTART_LIMIT:
-                raise PoolError(f"actor {k} died {len(recent)} times in "
-                                f"{RESTART_WINDOW:.0f} s (last exit code {code}); see the "
-                                "errors above. The run is saved; fix the cause and resume")
+            self.deaths[k] = record_death(self.deaths[k], k, f" (last exit code {code})")
             self.restarts += 1
             self.log(f"actor {k} (pid {pid}) died with exit code {code}; restarting it")
             self._spawn(k)

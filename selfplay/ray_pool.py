@@ -23,8 +23,7 @@ from pathlib import Path
 
 from checkpoints import atomic_write_bytes
 from selfplay import config as cfg
-from selfplay.parallel import (RESTART_LIMIT, RESTART_WINDOW, PoolError, check_actors, cores,
-                               resolve_actors)
+from selfplay.parallel import check_actors, cores, record_death, resolve_actors
 from selfplay.run import RunError
 from selfplay.worker import INCOMING, SelfPlayWorker, incoming_name
 
@@ -170,15 +169,9 @@ class RayPool:
         return out
 
     def supervise(self) -> None:
-        now = time.monotonic()
         while self.dead:
             k = self.dead.pop()
-            recent = [t for t in self.deaths[k] if now - t < RESTART_WINDOW] + [now]
-            self.deaths[k] = recent
-            if len(recent) >= RESTART_LIMIT:
-                raise PoolError(f"actor {k} died {len(recent)} times in {RESTART_WINDOW:.0f} s; "
-                                "see the errors above. The run is saved; fix the cause "
-                                "and resume")
+            self.deaths[k] = record_death(self.deaths[k], k)
             self.restarts += 1
             self._spawn(k)
 

@@ -240,3 +240,15 @@ def test_muzero_actor_process_trains_and_the_learner_reanalyses(tmp_path):
     assert int(rows[-1]["learner_step"]) > 0
     assert all(int(r["reanalyze/positions"]) > 0 for r in rows)
     assert rows[-1]["actors/alive"] == "1"
+
+
+def test_an_actor_that_keeps_dying_stops_the_run():
+    from selfplay.parallel import RESTART_LIMIT, PoolError, record_death
+
+    deaths: list[float] = []
+    for _ in range(RESTART_LIMIT - 1):
+        deaths = record_death(deaths, 3)
+    with pytest.raises(PoolError, match=f"actor 3 died {RESTART_LIMIT} times in 120 s "
+                                        r"\(last exit code -9\)"):
+        record_death(deaths, 3, " (last exit code -9)")
+    assert record_death([-1e9] * 10, 3) != []  # deaths long ago do not count
