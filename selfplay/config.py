@@ -75,10 +75,13 @@ class ReplayConfig:
     """Most recent positions kept for sampling."""
     min_positions: int = 2_000
     """Positions required before training starts."""
+    window_mb: float = 0.0
+    """Upper bound on the window's memory in MiB (0: window_positions alone bounds it)."""
 
     def __post_init__(self):
         _check_ints(self, 1, "window_positions")
         _check_ints(self, 0, "min_positions")
+        _check_floats(self, "window_mb")
 
 
 @dataclass(frozen=True)

@@ -113,11 +113,18 @@ class _Targets:
         self.actions[:total] = seg.actions
 
 
+def _segment_bytes(seg: Segment, targets: _Targets, priority: np.ndarray) -> int:
+    arrays = [seg.obs, seg.actions, seg.rewards, seg.policies, seg.root_values, seg.masks,
+              seg.to_play, priority, *vars(targets).values()]
+    return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+
 class SegmentReplay:
     """The most recent `capacity` sampled positions, as segments.
 
     Args:
       capacity: positions kept (counting each segment's `length`).
+      max_bytes: memory kept (segments and their targets; 0: no bound but capacity).
       obs_shape, num_actions: the game's sizes.
       frames: True for stacked-frame observations stored once per frame.
       unroll_steps, td_steps, discount: target settings (MuZeroConfig, search discount).
@@ -126,8 +133,11 @@ class SegmentReplay:
 
     def __init__(self, capacity: int, obs_shape, num_actions: int, frames: bool,
                  unroll_steps: int, td_steps: int, discount: float,
-                 prioritized: bool = False, alpha: float = 0.6, beta: float = 0.4):
+                 prioritized: bool = False, alpha: float = 0.6, beta: float = 0.4,
+                 max_bytes: int = 0):
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes: list[int] = []  # per segment: arrays and targets
         self.obs_shape = tuple(obs_shape)
         self.num_actions = num_actions
         self.frames = frames
@@ -155,12 +165,15 @@ class SegmentReplay:
         self._targets.append(targets)
         priority = np.abs(targets.value[:seg.length] - seg.root_values[:seg.length]) + 1e-3
         self._priority.append(priority.astype(np.float64))
+        self._bytes.append(_segment_bytes(seg, targets, self._priority[-1]))
         self.size += seg.length
         self.games_added += int(seg.done)
         self.positions_added += seg.length
-        while len(self.segments) > 1 and self.size - self.segments[0].length >= self.capacity:
+        while len(self.segments) > 1 and (
+                self.size - self.segments[0].length >= self.capacity
+                or (self.max_bytes and sum(self._bytes) > self.max_bytes)):
             self.size -= self.segments[0].length
-            del self.segments[0], self._targets[0], self._priority[0]
+            del self.segments[0], self._targets[0], self._priority[0], self._bytes[0]
         self._reindex()
 
     def _reindex(self) -> None:
@@ -266,7 +279,8 @@ class SegmentReplay:
         return sum(1 for s in self.segments if s.done)
 
     def nbytes(self) -> int:
-        return sum(s.obs.nbytes + s.policies.nbytes + s.masks.nbytes for s in self.segments)
+        """Memory held by the window: segments, their targets and priorities."""
+        return sum(self._bytes)
 
 
 # ---------------------------------------------------------------------------
@@ -343,7 +357,7 @@ def _decode(path, raw, obs_shape, num_actions, frames) -> Segment:
         if encoding == "zlib-u8" and frames:
             d = zlib.decompressobj()
             data = d.decompress(obs_raw["data"], count + 1)  # bounded: no zip bombs
-            if len(data) != count or d.unconsumed_tail:
+            if len(data) != count or d.unconsumed_tail or d.unused_data or not d.eof:
                 raise ReplayError(f"{path}: compressed frames have the wrong size")
             obs = np.frombuffer(data, np.uint8).reshape(shape)
         elif encoding == "bits" and not frames:
@@ -400,12 +414,13 @@ def read_segments(path: Path, game: str, obs_shape, num_actions: int,
 
 def load_segments_window(replay: SegmentReplay, paths: list[Path], game: str) -> int:
     """Fills `replay` from the newest shards (paths sorted oldest first); returns games."""
-    chosen, positions = [], 0
+    chosen, positions, nbytes = [], 0, 0
     for path in reversed(paths):
         segs = read_segments(path, game, replay.obs_shape, replay.num_actions, replay.frames)
         chosen.append(segs)
         positions += sum(s.length for s in segs)
-        if positions >= replay.capacity:
+        nbytes += sum(s.obs.nbytes + s.policies.nbytes + s.masks.nbytes for s in segs)
+        if positions >= replay.capacity or (replay.max_bytes and nbytes >= replay.max_bytes):
             break
     games = 0
     for segs in reversed(chosen):

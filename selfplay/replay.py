@@ -15,6 +15,17 @@ import numpy as np
 from selfplay.records import GameRecord, read_shard
 
 
+def window_capacity(window_positions: int, window_mb: float, obs_shape,
+                    num_actions: int) -> int:
+    """Positions a ReplayBuffer keeps: window_positions, fewer if window_mb (MiB) says so."""
+    if not window_mb or window_mb == float("inf"):
+        return window_positions
+    per_position = (int(np.prod(obs_shape)) * np.dtype(np.float16).itemsize
+                    + num_actions * np.dtype(np.float32).itemsize
+                    + np.dtype(np.float32).itemsize)
+    return max(1, min(window_positions, int(window_mb * 2**20) // per_position))
+
+
 class ReplayBuffer:
     """A ring of the `capacity` most recent positions."""
 

@@ -9,6 +9,8 @@ loop that drives them is selfplay/loop.py.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -37,7 +39,7 @@ from selfplay.muzero_learner import MuZeroLearner
 from selfplay.muzero_replay import (SegmentReplay, load_segments_window, read_segments,
                                     write_segments)
 from selfplay.records import ReplayError, game_texts, read_shard, write_shard
-from selfplay.replay import ReplayBuffer, load_window, shard_paths
+from selfplay.replay import ReplayBuffer, load_window, shard_paths, window_capacity
 
 
 class RunError(ValueError):
@@ -100,6 +102,68 @@ def _resumed_config(run_dir: Path, existing: cfg.TrainConfig,
                                run=dataclasses.replace(requested.run, seed=existing.run.seed))
 
 
+class RunLock:
+    """Holds `run_dir/.lock` exclusively while one process trains the run.
+
+    Two learners on one directory would write the same shard and checkpoint
+    names; the second is refused with the first one's pid. The kernel drops
+    the lock when its process ends, however it ends (kill -9 included).
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        path = self.run_dir / self.NAME
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(f"cannot write to run directory {self.run_dir}: "
+                           f"{e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise RunError(f"cannot lock run directory {self.run_dir}: "
+                               f"{e.strerror or e}") from None
+            raise RunError(f"run directory {self.run_dir} is being trained by another "
+                           f"process (pid {holder}); wait for it or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def remove_stale_temps(run_dir: Path) -> list[Path]:
+    """Deletes the hidden temporary files of writes a killed process left; returns them.
+
+    Every file in a run directory is written as `.NAME.XXXX.tmp` and renamed;
+    a temporary file only survives its writer being killed. Call it holding
+    the RunLock, before actors start.
+    """
+    run_dir = Path(run_dir)
+    removed = []
+    for folder in (run_dir, *(run_dir / sub for sub in ("checkpoints", "replay", "games",
+                                                          "incoming"))):
+        for path in folder.glob(".*.tmp"):
+            try:
+                path.unlink()
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def _metadata(config, game, learner, counters, parent):
     info = game.info
     extra = {"iteration": counters["iteration"], "search": dataclasses.asdict(config.search)}
@@ -138,11 +202,14 @@ class _Run:
                 config.replay.window_positions, info.observation_shape, info.num_actions,
                 frames=is_environment(self.game), unroll_steps=mz.unroll_steps,
                 td_steps=mz.td_steps, discount=config.search.discount,
-                prioritized=mz.prioritized, alpha=mz.priority_alpha, beta=mz.priority_beta)
+                prioritized=mz.prioritized, alpha=mz.priority_alpha, beta=mz.priority_beta,
+                max_bytes=_mb_bytes(config.replay.window_mb))
         else:
             self.learner = Learner(self.game, config.network, config.learner, config.run.device)
-            self.replay = ReplayBuffer(config.replay.window_positions, info.observation_shape,
-                                       info.num_actions)
+            self.replay = ReplayBuffer(
+                window_capacity(config.replay.window_positions, config.replay.window_mb,
+                                info.observation_shape, info.num_actions),
+                info.observation_shape, info.num_actions)
         self._resume()
         self._actor_rng = np.random.default_rng(self.rng.integers(2**63))
         self._actor = None
@@ -196,7 +263,8 @@ class _Run:
             self.rng.bit_generator.state = extra["rng"]
             name = str(extra["checkpoint"])
             next_shard = extra.get("next_shard")
-        except (OSError, SafetensorError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        except (OSError, SafetensorError, ValueError, KeyError, TypeError, RuntimeError,
+                OverflowError) as e:  # OverflowError: a crafted RNG state
             raise RunError(f"cannot resume {self.run_dir}: {path.name} is damaged "
                            f"({_first_line(e)}); restore it or start a new --run "
                            "directory") from None
@@ -285,6 +353,11 @@ class _Run:
         self._write_texts(records, index)
         self.add(records)
         return records
+
+
+def _mb_bytes(mb: float) -> int:
+    """window_mb in bytes; 0 for no bound."""
+    return 0 if not mb or mb == float("inf") else int(mb * 2**20)
 
 
 def _finished(record) -> bool:

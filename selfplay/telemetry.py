@@ -32,6 +32,43 @@ def rss_bytes(pid: int | None = None) -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def open_files() -> int:
+    """File descriptors this process holds open (Linux /proc; 0 if unknown)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def threads() -> int:
+    """Threads of this process (Linux /proc; 0 if unknown)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
+def child_processes() -> int:
+    """Live processes whose parent is this one (Linux /proc; 0 if unknown)."""
+    me, count = os.getpid(), 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1] == str(me) and fields[0] != "Z":
+            count += 1
+    return count
+
+
 def chunk_stats(before: Timings, after: Timings, moves: int, simulations: int, games: int,
                 seconds: float) -> dict:
     """One actor chunk's figures, from its search timings before and after."""

@@ -42,7 +42,9 @@ COLUMNS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            # Telemetry (actors/* and memory/actors_mb empty without actor processes).
            "selfplay/sims_per_s", "time/network", "time/tree", "time/rules",
            "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
-           "actors/alive", "actors/restarts"]
+           "actors/alive", "actors/restarts",
+           # Resources, to show they stay bounded (selfplay/telemetry.py).
+           "process/open_files", "process/threads", "process/children"]
 STEPS_PER_ITERATION = 3  # learner.max_steps_per_iteration in TINY
 
 
