@@ -67,6 +67,18 @@ _OWN_OBJECTS = {"players", "games", "games_by_game", "games_no_update", "games_n
 # Statements that upgrade a file from schema version v to v + 1; none exist yet.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {}
 
+# What to do when a write fails for want of a writable disk (by SQLite's primary result code).
+_WRITE_ERRORS = {
+    sqlite3.SQLITE_FULL: "No space left on device (database or disk is full); free space on "
+                         "that disk (or move the database to a larger one) and run the same "
+                         "command again: stored games are kept, only missing ones are played",
+    sqlite3.SQLITE_READONLY: "cannot write (read-only file or file system); make it writable "
+                             "(or copy the database to a writable disk) and run the same "
+                             "command again",
+    sqlite3.SQLITE_IOERR: "disk I/O error while writing; check the disk, then run the same "
+                          "command again: stored games are kept",
+}
+
 _GAME_COLUMNS = ("id, match_key, idx, game, first, second, score, reason, record_format, "
                  "record, plies, seconds, created")
 
@@ -114,6 +126,12 @@ def _is_locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _write_error(path: Path, exc: sqlite3.OperationalError) -> ResultsError | None:
+    """A ResultsError naming `path` if `exc` says the disk is full or read-only, else None."""
+    advice = _WRITE_ERRORS.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+    return None if advice is None else ResultsError(f"{path}: {advice}")
+
+
 def _check_header(path: Path) -> None:
     """Raises ResultsError unless `path` is empty or starts with the SQLite magic."""
     with open(path, "rb") as f:
@@ -147,6 +165,11 @@ class ResultsDB:
         self._conn: sqlite3.Connection | None = self._connect()
         try:
             self._retry(self._open_schema)
+        except sqlite3.OperationalError as exc:  # e.g. no room for the WAL index
+            self.close()
+            if (error := _write_error(self.path, exc)) is None:
+                raise
+            raise error from exc
         except BaseException:
             self.close()
             raise
@@ -236,14 +259,20 @@ class ResultsDB:
         conn = self._db()
         if self.readonly:
             raise ResultsError(f"{self.path} is open read-only")
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            result = fn(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if (error := _write_error(self.path, exc)) is None:
+                raise
+            # The transaction is rolled back: every game stored before is whole.
+            raise error from exc
         return result
 
     def _write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import os
 import re
 import tempfile
@@ -84,20 +85,43 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # named after the temporary file, which the user never asked for
+        raise OSError(e.errno, e.strerror, str(path)) from e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, tmp):
+            # write() and fsync() errors name no file; the user needs to know which.
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     _fsync_dir(path.parent)
+
+
+def check_writable(*paths: str | os.PathLike) -> None:
+    """Raises OSError (EROFS or EACCES, naming the path) unless each existing path is writable.
+
+    A directory must allow creating and renaming files in it, a file writing.
+    Writes nothing; call it before work whose results must be saved, so a
+    read-only or foreign directory is refused before the work, not after.
+    """
+    for path in map(Path, paths):
+        if not path.exists():
+            continue
+        if os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0)):
+            continue
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        code = errno.EROFS if read_only else errno.EACCES
+        raise OSError(code, os.strerror(code), str(path))
 
 
 def atomic_move(source: str | os.PathLike, target: str | os.PathLike) -> None:
@@ -305,6 +329,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointInfo",
     "atomic_write_bytes",
+    "check_writable",
     "checkpoint_name",
     "latest_checkpoint",
     "list_checkpoints",

@@ -24,6 +24,7 @@ train state are read back and counted).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -116,14 +117,33 @@ class _Stop:
 
 
 def _append_metrics(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRICS, extrasaction="ignore")
-        if new:
+    """Appends one row (and the header to a new file), whole or not at all (blocking).
+
+    Raises:
+      OSError naming `path` (e.g. disk full); the file is then as it was.
+    """
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=METRICS, extrasaction="ignore")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
             writer.writeheader()
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        f.flush()
-        os.fsync(f.fileno())
+        data = text.getvalue().encode()
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except OSError as e:
+            # A full disk takes part of a row: cut it off, so the file stays readable.
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise OSError(e.errno, e.strerror, str(path)) from e
+    finally:
+        os.close(fd)
 
 
 def _iteration(run: _Run, evaluator, stop) -> dict:
@@ -294,11 +314,18 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
     Raises:
       RunError, ConfigError: the run directory or settings cannot be used.
       PoolError: actors keep dying (the run is saved first).
+      OSError: a file cannot be written (read-only directory: before any work;
+        disk full: every file written so far is whole), naming the path.
     """
     from tqdm import tqdm
 
+    from checkpoints import check_writable
+
     run_dir = Path(run_dir)
     config = prepare_run(run_dir, config, overrides)
+    # A read-only or foreign directory is refused now, not at the first save.
+    check_writable(run_dir, *(run_dir / sub for sub in ("checkpoints", "replay", "games",
+                                                        "incoming", "metrics.csv")))
     run = _Run(config, run_dir)
     summary = Summary(run_dir)
     start = time.perf_counter()
@@ -384,9 +411,16 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
                 if newest != published:
                     pool.publish(newest)
                     published = newest
-    finally:
+    except BaseException:
         if saved_at != run.counters["iteration"] or run.checkpoint is None:
-            summary.checkpoint = run.save()
+            try:
+                summary.checkpoint = run.save()
+            except OSError:  # e.g. the disk is full: report the error that stopped the run
+                pass
+        raise
+    if saved_at != run.counters["iteration"] or run.checkpoint is None:
+        summary.checkpoint = run.save()
+
 
 
 def _progress_text(row: dict) -> str:

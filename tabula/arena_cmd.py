@@ -126,6 +126,7 @@ def cmd_arena(args) -> int:
     if not pairs:
         raise ValueError(f"{run} has one checkpoint and no --opponent: nothing to play")
     db_path = Path(args.db) if args.db else run / "arena.sqlite"
+    _check_writable(db_path)
     rating = _rating_kwargs(args)
     with _open_db(db_path) as db:
         tournament = Tournament(db, MatchSettings(game, args.seed, plies), args.processes,
@@ -145,6 +146,18 @@ def cmd_arena(args) -> int:
     print(f"arena: {played} games played, {len(pairs)} pairings, {len(ratings.players)} "
           f"players rated; wrote {', '.join(map(str, written))}")
     return 0
+
+
+def _check_writable(db_path: Path) -> None:
+    """Refuses (OSError naming the path) a database or its directory that cannot be written.
+
+    Before any game is played: SQLite would otherwise fail at the first
+    game's commit, and the reports at the end go to the same directory.
+    """
+    from checkpoints import check_writable
+
+    check_writable(db_path.parent, *(db_path.with_name(db_path.name + suffix)
+                                     for suffix in ("", "-wal", "-shm", "-journal")))
 
 
 def _run_specs(run: Path, args):

@@ -17,6 +17,7 @@ line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -446,6 +447,31 @@ def _one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+# Advice for the errors of a full, read-only or foreign disk (OSError.errno).
+_DISK_ADVICE = {
+    errno.ENOSPC: "disk full: free space on that disk (or move the directory to a larger "
+                  "one) and run the same command again; training and arena runs resume "
+                  "where they stopped",
+    errno.EDQUOT: "disk quota exceeded: free space (or move the directory elsewhere) and "
+                  "run the same command again; training and arena runs resume where they "
+                  "stopped",
+    errno.EROFS: "remount it read-write (or copy the directory to a writable disk and name "
+                 "the copy), then run the same command again",
+    errno.EACCES: "check the owner and permissions of that path",
+    errno.EPERM: "check the owner and permissions of that path",
+}
+
+
+def _error_line(error: BaseException) -> str:
+    """The one line `tabula: error: ...` shows; disk errors name their path and say what to do."""
+    if not isinstance(error, OSError) or error.errno not in _DISK_ADVICE:
+        return _one_line(error)
+    if error.filename is None and error.errno in (errno.EACCES, errno.EPERM):
+        return _one_line(error)  # not about a file (e.g. signalling a process)
+    where = "(file not known)" if error.filename is None else error.filename
+    return f"{where}: {error.strerror or os.strerror(error.errno)}; {_DISK_ADVICE[error.errno]}"
+
+
 def _user_errors() -> tuple[type, ...]:
     """Exception types that are the user's to fix (ValueError covers Game/Config/Run/Replay)."""
     errors: list[type] = [ValueError, OSError]
@@ -477,5 +503,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if not isinstance(e, _user_errors()):
             raise
-        print(f"tabula: error: {_one_line(e)}", file=sys.stderr)
+        print(f"tabula: error: {_error_line(e)}", file=sys.stderr)
         return 2
