@@ -10,6 +10,7 @@ A run directory holds everything a run needs to resume:
     incoming/a*.msgpack         actor chunks not yet taken into replay/
     latest.json                 the checkpoint actor processes play with
     metrics.csv                 one row per iteration
+    .lock                       held by the process training the run
 
 With run.actors 0 an iteration plays a chunk in this process, writes its
 shard and trains. Otherwise actors (selfplay/parallel.py: local processes or
@@ -44,7 +45,7 @@ from selfplay.evaluation import TrainingArena
 from selfplay.muzero_actor import reanalyze
 from selfplay.parallel import make_pool, resolve_actors
 from selfplay.records import ReplayError
-from selfplay.run import RunError, _finished, _Run, prepare_run
+from selfplay.run import RunError, RunLock, _finished, _Run, prepare_run, remove_stale_temps
 from selfplay.worker import INCOMING
 
 __all__ = ["METRICS", "RunError", "Summary", "prepare_run", "train"]
@@ -56,7 +57,8 @@ METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "loss/reward", "selfplay/episodes", "selfplay/mean_return", "reanalyze/positions",
            "selfplay/sims_per_s", "time/network", "time/tree", "time/rules",
            "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
-           "actors/alive", "actors/restarts"]
+           "actors/alive", "actors/restarts", "process/open_files", "process/threads",
+           "process/children"]
 
 
 @dataclass
@@ -146,6 +148,35 @@ def _append_metrics(path: Path, row: dict) -> None:
         os.close(fd)
 
 
+def _repair_metrics(path: Path, iteration: int) -> None:
+    """Makes metrics.csv agree with the train state a run resumes from.
+
+    A run killed after appending rows but before saving resumes at an earlier
+    iteration: its rows past `iteration` describe learner steps that are gone
+    and are dropped, as is a row cut short. Older files get today's columns.
+    """
+    if not path.exists():
+        return
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return  # damaged beyond repair: left for the user; new rows are still appended
+    rows = list(csv.DictReader(text.splitlines()))
+    kept = [r for r in rows
+            if r.get("iteration", "").isdigit() and int(r["iteration"]) <= iteration
+            and None not in r.values() and None not in r]
+    header = text.split("\n", 1)[0].split(",")
+    if len(kept) == len(rows) and header == METRICS and text.endswith("\n"):
+        return
+    from checkpoints import atomic_write_bytes
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=METRICS, extrasaction="ignore", restval="")
+    writer.writeheader()
+    writer.writerows(kept)
+    atomic_write_bytes(path, out.getvalue().encode())
+
+
 def _iteration(run: _Run, evaluator, stop) -> dict:
     c = run.config
     actor = run.actor
@@ -204,6 +235,8 @@ def _learn(run: _Run, evaluator, stop, records: list, moves: int, chunks: list[d
                                         and len(records[0].returns) > 1 else float("nan")),
         "replay/games": run.replay.games, "replay/bytes": run.replay.nbytes(),
         "memory/learner_mb": telemetry.rss_bytes() / 2**20,
+        "process/open_files": telemetry.open_files(), "process/threads": telemetry.threads(),
+        "process/children": telemetry.child_processes(),
         **extra,
         **losses,
         "learner/steps_per_s": losses.get("learner/steps", 0) / max(t3 - t2, 1e-9),
@@ -316,9 +349,11 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
       PoolError: actors keep dying (the run is saved first).
       OSError: a file cannot be written (read-only directory: before any work;
         disk full: every file written so far is whole), naming the path.
-    """
-    from tqdm import tqdm
 
+    The directory is locked (selfplay.run.RunLock) while it trains; temporary
+    files a killed session left are deleted, and metrics.csv rows past the
+    resumed iteration dropped.
+    """
     from checkpoints import check_writable
 
     run_dir = Path(run_dir)
@@ -326,7 +361,16 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
     # A read-only or foreign directory is refused now, not at the first save.
     check_writable(run_dir, *(run_dir / sub for sub in ("checkpoints", "replay", "games",
                                                         "incoming", "metrics.csv")))
+    with RunLock(run_dir):
+        return _train_locked(config, run_dir, progress)
+
+
+def _train_locked(config: cfg.TrainConfig, run_dir: Path, progress: bool) -> Summary:
+    from tqdm import tqdm
+
+    remove_stale_temps(run_dir)
     run = _Run(config, run_dir)
+    _repair_metrics(run_dir / "metrics.csv", run.counters["iteration"])
     summary = Summary(run_dir)
     start = time.perf_counter()
     total = config.run.max_iterations or None
@@ -420,7 +464,6 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
         raise
     if saved_at != run.counters["iteration"] or run.checkpoint is None:
         summary.checkpoint = run.save()
-
 
 
 def _progress_text(row: dict) -> str:

@@ -232,7 +232,9 @@ class _Run:
         state_path = self.run_dir / "train_state.safetensors"
         info = self.game.info
         replay_dir = self.run_dir / "replay"
-        next_shard = self._load_train_state(state_path) if state_path.exists() else None
+        # Without a train state every shard is new: the run was stopped (killed,
+        # disk full) before its first save.
+        next_shard = self._load_train_state(state_path) if state_path.exists() else 0
         if next_shard is not None:
             # Shards written after the train state (the run was killed between
             # the two writes) hold finished games the counters must include.

@@ -260,3 +260,25 @@ def test_arena_tournament_survives_repeated_kill_9(tmp_path):
     games = _games(db)
     assert all(games[key] == game for key, game in seen.items())
     assert sorted(idx for _, idx in games) == list(range(total))
+
+
+def test_a_second_trainer_on_the_same_run_is_refused_until_the_first_ends(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tabula", "train", "--game", "tictactoe", "--run", str(run),
+           *TINY, "--iterations", "1", "--no-progress"]
+    assert subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True,
+                          timeout=TIMEOUT).returncode == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    cmd[cmd.index("--iterations") + 1] = "2"
+    with RunLock(run):  # this process trains it
+        refused = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True,
+                                 timeout=TIMEOUT)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert f"being trained by another process (pid {os.getpid()})" in refused.stderr
+    assert {p: p.read_bytes() for p in run.rglob("*")
+            if p.is_file() and p.name != ".lock"} == before
+    # The lock went with its holder: now the same command resumes.
+    done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0 and done.stdout.startswith("trained 1 iterations"), done.stderr

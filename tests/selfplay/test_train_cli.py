@@ -78,10 +78,14 @@ def _wait_for(condition, proc: subprocess.Popen, what: str) -> None:
 
 
 def _snapshot(directory: Path) -> dict[str, tuple[int, str]]:
-    """relative path -> (mtime_ns, sha256) of every file under `directory`."""
+    """relative path -> (mtime_ns, sha256) of every file under `directory`.
+
+    Leaves out `.lock`: the run-directory lock holds the pid of the last process
+    that took it, a refused resume included.
+    """
     return {str(p.relative_to(directory)): (p.stat().st_mtime_ns,
                                             hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+            for p in sorted(directory.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
 def _assert_intact(run: Path) -> None:
