@@ -159,6 +159,9 @@ def test_training_survives_repeated_kill_9(tmp_path):
     assert [int(r["iteration"]) for r in rows] == list(range(1, iteration + 3)), seed
     assert all(None not in r.values() for r in rows)
     assert not list(run.rglob(".*.tmp"))
+    print(f"\ntraining: {KILLS} kill -9 survived (seed {seed}; {', '.join(moments)}); "
+          f"{state['games']} finished games on disk, all counted once; "
+          f"{len(list_checkpoints(run / 'checkpoints'))} checkpoints, all load")
 
 
 def test_killed_learner_takes_its_actors_down_and_loses_no_chunk(tmp_path):
@@ -223,7 +226,7 @@ def test_arena_tournament_survives_repeated_kill_9(tmp_path):
         make_checkpoint(run / "checkpoints" / f"step-{step:08d}.safetensors", "tictactoe",
                         seed=i, sims=2, step=step)
     db = run / "arena.sqlite"
-    total = 1000  # the arena stores games in bursts of about 60
+    total = 100 * max(KILLS, 10)  # the arena stores games in bursts of about 60
     cmd = [sys.executable, "-m", "tabula", "arena", str(run), "--games", str(total),
            "--sims", "8", "--no-progress"]
     seen: dict = {}
@@ -260,6 +263,8 @@ def test_arena_tournament_survives_repeated_kill_9(tmp_path):
     games = _games(db)
     assert all(games[key] == game for key, game in seen.items())
     assert sorted(idx for _, idx in games) == list(range(total))
+    print(f"\narena: {KILLS} kill -9 survived (seed {seed}); {len(seen)} games stored before "
+          f"the last kill kept unchanged; {total} games, each index once")
 
 
 def test_a_second_trainer_on_the_same_run_is_refused_until_the_first_ends(tmp_path):
