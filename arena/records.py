@@ -22,6 +22,8 @@ UNKNOWN = {"Date": "????.??.??"}
 """Standard placeholders for unknown Seven Tag Roster values ("?" for the others)."""
 GTP_COLUMNS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # GTP skips I
 LINE_WIDTH = 80
+MAX_ERRORS = 3
+"""Problems reported per game."""
 
 _TAG = re.compile(r'\[[ \t]*([A-Za-z0-9_+#=:-]+)[ \t]+"((?:[^"\\\n]|\\.)*)"[ \t]*\]')
 _TOKENS = re.compile(r'[^\s{}();\[\]]+(?:\s+[^\s{}();\[\]]+)*')
@@ -95,6 +97,15 @@ def read_pgn(text: str) -> tuple[list[PgnGame], list[PgnProblem]]:
     def line_of(pos: int) -> int:
         return bisect.bisect_right(lines, pos)
 
+    close = -2  # the first '}' at or after the last offset searched (-1: none, -2: no search)
+
+    def close_after(pos: int) -> int:
+        """The first '}' at or after `pos` (offsets only grow), or -1; linear in all."""
+        nonlocal close
+        if close == -2 or 0 <= close < pos:
+            close = text.find("}", pos)
+        return close
+
     drafts: list[_Draft] = []
     game = None
     depth = 0
@@ -128,13 +139,15 @@ def read_pgn(text: str) -> tuple[list[PgnGame], list[PgnProblem]]:
                 drafts.append(game)
             if game.start < 0:
                 game.start = i
-            i, depth = _movetext_item(text, i, depth, game, line_of)
+            i, depth = _movetext_item(text, i, depth, game, line_of, close_after)
             game.end = i
     games, problems = [], []
     # Comments outside any game (no tags, no moves) are not games.
     drafts = [d for d in drafts if d.headers or d.moves or d.errors]
     for number, draft in enumerate(drafts, 1):
         errors = _check(draft) + draft.errors
+        if len(errors) > MAX_ERRORS:  # a damaged file can hold a million; one line says enough
+            errors = errors[:MAX_ERRORS] + [f"{len(errors) - MAX_ERRORS} more problems"]
         movetext = text[draft.start:draft.end].strip() if draft.start >= 0 else ""
         if errors:
             problems.append(PgnProblem(number, "; ".join(errors)))
@@ -143,11 +156,12 @@ def read_pgn(text: str) -> tuple[list[PgnGame], list[PgnProblem]]:
     return games, problems
 
 
-def _movetext_item(text: str, i: int, depth: int, game: _Draft, line_of) -> tuple[int, int]:
+def _movetext_item(text: str, i: int, depth: int, game: _Draft, line_of,
+                   close_after) -> tuple[int, int]:
     """Consumes one movetext item at text[i]; returns the new offset and variation depth."""
     c = text[i]
     if c == "{":
-        close = text.find("}", i)
+        close = close_after(i)
         if close >= 0:
             return close + 1, depth
         game.errors.append(f"unterminated comment on line {line_of(i)}")

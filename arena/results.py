@@ -11,7 +11,10 @@ is not ours is refused before anything in it is touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -81,6 +84,11 @@ _WRITE_ERRORS = {
 
 _GAME_COLUMNS = ("id, match_key, idx, game, first, second, score, reason, record_format, "
                  "record, plies, seconds, created")
+# What a file of the current schema holds, checked before it is used.
+_OWN_TYPES = {"players": "table", "games": "table", "games_by_game": "index",
+              "games_no_update": "trigger", "games_no_delete": "trigger"}
+_COLUMNS = {"players": ("name", "kind", "game", "spec", "step", "created"),
+            "games": tuple(_GAME_COLUMNS.split(", "))}
 
 
 class ResultsError(Exception):
@@ -133,11 +141,52 @@ def _write_error(path: Path, exc: sqlite3.OperationalError) -> ResultsError | No
 
 
 def _check_header(path: Path) -> None:
-    """Raises ResultsError unless `path` is empty or starts with the SQLite magic."""
+    """Raises ResultsError unless `path` is empty or a whole SQLite file (by its header).
+
+    Checks the magic, the page size, and that the file holds every page its
+    header counts: a truncated copy is refused before SQLite touches it.
+    """
     with open(path, "rb") as f:
-        head = f.read(len(_SQLITE_MAGIC))
-    if head and head != _SQLITE_MAGIC:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(100)
+    if not head:
+        return
+    if not head.startswith(_SQLITE_MAGIC):
         raise ResultsError(f"{path} is not an arena database")
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    if len(head) < 100 or page < 512 or page & (page - 1):
+        raise ResultsError(f"{path}: damaged SQLite header (page size); the file is corrupt")
+    pages, valid = int.from_bytes(head[28:32], "big"), head[24:28] == head[92:96]
+    # Mid-checkpoint the header may count pages still in the log: trust it without one.
+    wal = path.with_name(path.name + "-wal")
+    valid = valid and not (wal.exists() and wal.stat().st_size > 0)
+    if size % page or (valid and pages * page > size):
+        raise ResultsError(f"{path}: the database is truncated ({size} bytes; its header "
+                           f"counts {pages} pages of {page}); the file is incomplete")
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """Turns SQLite's report of a damaged or foreign file into a ResultsError naming it."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # text that is not UTF-8
+        if getattr(exc, "sqlite_errorcode", None) is not None and isinstance(
+                exc, sqlite3.OperationalError):  # SQLite's locks, a full disk: for the callers
+            raise
+        raise ResultsError(f"{path}: cannot read the arena database ({exc}); the file is "
+                           "damaged or not an arena database") from exc
+
+
+def _strict_json(text: str) -> Any:
+    """json.loads without NaN/Infinity; ValueError also for nesting too deep."""
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+    try:
+        return json.loads(text, parse_constant=no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 class ResultsDB:
@@ -192,6 +241,10 @@ class ResultsDB:
 
     def _open_schema(self) -> None:
         """Checks the version, then (read-write) switches to WAL and creates or migrates."""
+        with _reading(self.path):
+            self._check_schema()
+
+    def _check_schema(self) -> None:
         version = self._version()
         if version > SCHEMA_VERSION:
             raise ResultsError(f"{self.path} was written by a newer Tabula (schema {version}; "
@@ -200,15 +253,33 @@ class ResultsDB:
                  if not r[0].startswith("sqlite_")}
         if version == 0 and (names - _OWN_OBJECTS or self.readonly):
             raise ResultsError(f"{self.path} is not an arena database")
+        if version == SCHEMA_VERSION:
+            self._check_objects()
         if self.readonly:
             if version < SCHEMA_VERSION:
                 raise ResultsError(f"{self.path} has the older schema {version}; "
                                    "open it read-write once to upgrade it")
             return
+        if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            # The first write to the file: check all of it, so a damaged file is left as it is.
+            problem = " ".join(str(self._conn.execute("PRAGMA quick_check(1)").fetchone()[0])
+                               .split())
+            if problem != "ok":
+                raise ResultsError(f"{self.path}: the database is damaged ({problem})")
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA foreign_keys = ON")
         if version < SCHEMA_VERSION:
             self._transaction(self._create_or_migrate)
+
+    def _check_objects(self) -> None:
+        """Raises ResultsError unless the tables, index and triggers are exactly ours."""
+        objects = {name: kind for kind, name in self._conn.execute(
+            "SELECT type, name FROM sqlite_master") if not name.startswith("sqlite_")}
+        columns = {table: tuple(r[1] for r in self._conn.execute(
+            f"PRAGMA table_info({table})")) for table in _COLUMNS}
+        if objects != _OWN_TYPES or columns != _COLUMNS:
+            raise ResultsError(f"{self.path} is not an arena database of schema "
+                               f"{SCHEMA_VERSION} (its tables, columns or triggers differ)")
 
     def _create_or_migrate(self, conn: sqlite3.Connection) -> None:
         # Re-read under the write lock: another process may have just created it.
@@ -279,7 +350,20 @@ class ResultsDB:
         return self._retry(lambda: self._transaction(fn))
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
-        return self._retry(lambda: self._db().execute(sql, params).fetchall())
+        def fetch() -> list[tuple]:
+            with _reading(self.path):
+                return self._db().execute(sql, params).fetchall()
+        return self._retry(fetch)
+
+    def _checked(self, table: str, rows: list[tuple], checks: tuple) -> list[tuple]:
+        """`rows` if every value passes its column's check, else ResultsError naming the file."""
+        for row in rows:
+            for value, (column, ok) in zip(row, checks):
+                if not ok(value):
+                    raise ResultsError(f"{self.path}: {table}.{column} holds {value!r:.60}, "
+                                       "which Tabula never writes; the database was damaged "
+                                       "or changed by another program")
+        return rows
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -344,14 +428,14 @@ class ResultsDB:
         sql = "SELECT name, kind, game, spec, step FROM players"
         rows = self._read(sql + " WHERE game = ? ORDER BY rowid", (game,)) if game is not None \
             else self._read(sql + " ORDER BY rowid")
-        return [PlayerRow(name, kind, g, json.loads(spec), step)
-                for name, kind, g, spec, step in rows]
+        return [PlayerRow(name, kind, g, _strict_json(spec), step) for name, kind, g, spec, step
+                in self._checked("players", rows, _PLAYER_CHECKS)]
 
     def games(self, game: str | None = None, match: str | None = None) -> list[GameRow]:
         """Stored games, filtered by game and/or match, in insertion order."""
         where, params = _filters(game=game, match_key=match)
         rows = self._read(f"SELECT {_GAME_COLUMNS} FROM games{where} ORDER BY id", params)
-        return [GameRow(*row) for row in rows]
+        return [GameRow(*row) for row in self._checked("games", rows, _GAME_CHECKS)]
 
     def outcomes(self, game: str | None = None,
                  players: set[str] | None = None) -> list[tuple[str, str, float]]:
@@ -363,6 +447,7 @@ class ResultsDB:
         """
         where, params = _filters(game=game)
         rows = self._read(f"SELECT first, second, score FROM games{where} ORDER BY id", params)
+        self._checked("games", rows, _GAME_CHECKS[4:7])
         if players is not None:
             rows = [r for r in rows if r[0] in players and r[1] in players]
         return [(first, second, float(score)) for first, second, score in rows]
@@ -372,6 +457,36 @@ class ResultsDB:
         (n_players,), = self._read("SELECT COUNT(*) FROM players")
         (n_games, n_matches), = self._read("SELECT COUNT(*), COUNT(DISTINCT match_key) FROM games")
         return {"players": n_players, "games": n_games, "matches": n_matches}
+
+
+def _is_text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and v >= 0
+
+
+def _is_spec(v) -> bool:
+    """A JSON object as text."""
+    try:
+        return isinstance(v, str) and isinstance(_strict_json(v), dict)
+    except ValueError:
+        return False
+
+
+# (column, check) in the order of the SELECTs above.
+_PLAYER_CHECKS = (("name", _is_text), ("kind", _is_text), ("game", _is_text),
+                  ("spec", _is_spec), ("step", lambda v: v is None or isinstance(v, int)))
+_GAME_CHECKS = (
+    ("id", _is_count), ("match_key", _is_text), ("idx", _is_count), ("game", _is_text),
+    ("first", _is_text), ("second", _is_text),
+    ("score", lambda v: isinstance(v, (int, float)) and v in SCORES),
+    ("reason", lambda v: v is None or isinstance(v, str)),
+    ("record_format", lambda v: v in RECORD_FORMATS), ("record", _is_text),
+    ("plies", _is_count),
+    ("seconds", lambda v: isinstance(v, (int, float)) and math.isfinite(v) and v >= 0),
+    ("created", _is_text))
 
 
 def _filters(**equal: str | None) -> tuple[str, tuple]:

@@ -6,6 +6,7 @@ Import from here, not from the submodules.
 from checkpoints.format import (
     FORMAT_VERSION,
     CheckpointError,
+    strict_json,
     weights_sha256,
 )
 from checkpoints.store import (
@@ -40,5 +41,6 @@ __all__ = [
     "load_network",
     "read_metadata",
     "save_checkpoint",
+    "strict_json",
     "weights_sha256",
 ]

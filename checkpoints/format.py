@@ -85,6 +85,22 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """Decodes JSON as written by json.dumps(allow_nan=False); ValueError on anything else.
+
+    NaN and Infinity are refused (no Tabula file holds them), and so is nesting
+    deep enough to exhaust the stack (a RecursionError otherwise).
+    """
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def check_format_version(meta: Mapping[str, Any], where: str) -> None:
     """Raises CheckpointError unless meta['format_version'] is one we can read."""
     version = meta.get("format_version")
@@ -165,7 +181,7 @@ def decode_metadata(st_metadata: Any, where: str) -> dict[str, Any]:
             f"{where}: safetensors file has no Tabula metadata ('{METADATA_KEY}' in "
             "__metadata__); it is not a Tabula checkpoint")
     try:
-        meta = json.loads(st_metadata[METADATA_KEY])
+        meta = strict_json(st_metadata[METADATA_KEY])
     except (TypeError, ValueError) as e:
         raise CheckpointError(
             f"{where}: checkpoint metadata is not valid JSON ({e}); the file is corrupt, "
@@ -198,8 +214,8 @@ def parse_header(prefix: bytes, file_size: int, where: str) -> tuple[dict[str, A
             f"{where}: checkpoint file is truncated ({file_size} bytes, header alone "
             f"needs {8 + n}); it was not fully written, use an earlier checkpoint")
     try:
-        header = json.loads(prefix[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        header = strict_json(prefix[8:8 + n].decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
         raise CheckpointError(not_st) from None
     if not isinstance(header, dict):
         raise CheckpointError(not_st)
@@ -207,10 +223,11 @@ def parse_header(prefix: bytes, file_size: int, where: str) -> tuple[dict[str, A
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        try:
-            end = max(end, int(info["data_offsets"][1]))
-        except (TypeError, KeyError, IndexError, ValueError):
-            raise CheckpointError(not_st) from None
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(_is_int(x) for x in offsets) or not 0 <= offsets[0] <= offsets[1]):
+            raise CheckpointError(not_st)
+        end = max(end, offsets[1])
     if 8 + n + end > file_size:
         raise CheckpointError(
             f"{where}: checkpoint file is truncated ({file_size} bytes, expected "
@@ -228,6 +245,7 @@ __all__ = [
     "decode_metadata",
     "encode_metadata",
     "parse_header",
+    "strict_json",
     "validate_metadata",
     "weights_sha256",
 ]

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -235,17 +234,34 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     parse_header(data, len(data), where)  # The file may have changed since.
     try:
         state_dict = st_load(data)
-    except (SafetensorError, ValueError, RuntimeError) as e:
+        actual = weights_sha256(state_dict)
+    except Exception as e:  # noqa: BLE001 (a parser of untrusted bytes: KeyError for a dtype
+        # torch lacks, SafetensorError, ...); nothing but data was read.
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
-            f"{where}: not a readable safetensors checkpoint ({e}); the file is corrupt, "
-            "use an earlier checkpoint") from None
-    actual = weights_sha256(state_dict)
+            f"{where}: not a readable safetensors checkpoint ({first_line}); the file is "
+            "corrupt, use an earlier checkpoint") from None
     if actual != meta["weights_sha256"]:
         raise CheckpointError(
             f"{where}: weights sha256 hash mismatch (stored {meta['weights_sha256'][:12]}..., "
             f"computed {actual[:12]}...); the file is tampered with or corrupt, "
             "use an earlier checkpoint")
+    bad = _non_finite(state_dict)
+    if bad is not None:
+        raise CheckpointError(
+            f"{where}: weights hold NaN or infinite values (tensor {bad!r}); the training "
+            "diverged or the file was crafted, use an earlier checkpoint")
     return Checkpoint(state_dict=state_dict, meta=meta)
+
+
+def _non_finite(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """The name of the first tensor holding a NaN or an infinity, or None."""
+    for name, t in state_dict.items():
+        if t.is_complex():
+            t = torch.view_as_real(t)
+        if t.is_floating_point() and not torch.isfinite(t.float()).all():
+            return name
+    return None
 
 
 def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
@@ -291,18 +307,62 @@ def load_network(path: str | os.PathLike,
 
 
 def _build(path, ckpt: Checkpoint, net_class, config_from_dict, map_location):
-    """The network of class `net_class` that `ckpt`'s metadata describes, its weights loaded."""
+    """The network of class `net_class` that `ckpt`'s metadata describes, its weights loaded.
+
+    The metadata is untrusted: sizes are bounded by the weights actually in the
+    file, and the network is first built on the meta device (shapes, no memory)
+    and compared with the weights, so no metadata makes this allocate more than
+    the file holds or loop for long.
+    """
     meta = ckpt.meta
     try:
         config = config_from_dict(meta["network"])
-        net = net_class(tuple(meta["observation_shape"]), meta["num_actions"], config)
+        _check_sizes(config, meta, ckpt.state_dict)
+        args = (tuple(meta["observation_shape"]), meta["num_actions"], config)
+        with torch.device("meta"):
+            skeleton = net_class(*args)
+        _check_shapes(skeleton.state_dict(), ckpt.state_dict)
+        net = net_class(*args)
         net.load_state_dict(ckpt.state_dict, strict=True)
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError, TypeError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
             f"{path}: checkpoint network does not match its metadata ({first_line}); "
             "the checkpoint was saved from a different network") from None
     return net.to(map_location).eval()
+
+
+def _check_sizes(config, meta: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Raises ValueError if a size in the metadata is beyond what the weights could hold.
+
+    Every unit of a network size (a block, a channel, an action, a support bin)
+    has at least one weight, and every block at least one tensor.
+    """
+    limit = sum(t.numel() for t in state_dict.values())
+    sizes = {f"network.{k}": v for k, v in dataclasses.asdict(config).items()
+             if isinstance(v, int) and not isinstance(v, bool)}
+    sizes["num_actions"] = meta["num_actions"]
+    sizes.update((f"observation_shape[{i}]", v) for i, v in enumerate(meta["observation_shape"]))
+    for key, value in sizes.items():
+        if value > limit:
+            raise ValueError(f"{key} = {value} is more than the {limit} weights in the file")
+    blocks = getattr(config, "blocks", 0)
+    if blocks > len(state_dict):
+        raise ValueError(f"network.blocks = {blocks} is more than the {len(state_dict)} "
+                         "tensors in the file")
+
+
+def _check_shapes(expected: Mapping[str, torch.Tensor],
+                  state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Raises ValueError naming the first tensor whose name or shape differs."""
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"missing tensors {missing[:3]}, unexpected tensors {unexpected[:3]}")
+    for name, t in expected.items():
+        if tuple(t.shape) != tuple(state_dict[name].shape):
+            raise ValueError(f"tensor {name!r} has shape {tuple(state_dict[name].shape)}, "
+                             f"the network needs {tuple(t.shape)}")
 
 
 def load_muzero_network(path: str | os.PathLike, map_location: str | torch.device = "cpu"):

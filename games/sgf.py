@@ -15,6 +15,7 @@ represented and are rejected.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -172,27 +173,39 @@ class _Parser:
         return self.text[self.i] if self.i < len(self.text) else ""
 
     def game_tree(self) -> list[Node]:
-        """Reads '(' sequence tree* ')'; returns the main line's nodes."""
-        if self.peek() != "(":
-            raise self.error("expected '('")
-        self.i += 1
-        nodes = []
-        while self.peek() == ";":
+        """Reads '(' sequence tree* ')'; returns the main line's nodes.
+
+        The main line goes on into the first variation at every branch. A stack
+        of open trees stands in for recursion, so no depth of nesting exhausts
+        Python's stack.
+        """
+        nodes: list[Node] = []
+        trees: list[list[bool]] = []  # per open tree: [on the main line, a variation opened]
+        main = True
+        while True:
+            if self.peek() != "(":
+                raise self.error("expected '('")
             self.i += 1
-            nodes.append(self.node())
-        if not nodes:
-            raise self.error("a game tree needs at least one node (';')")
-        first = True
-        while self.peek() == "(":
-            variation = self.game_tree()
-            if first:
-                nodes.extend(variation)
-                first = False
-        if self.peek() != ")":
-            what = repr(self.peek()) if self.peek() else "end of text"
-            raise self.error(f"expected ')' but found {what} (unbalanced parentheses?)")
-        self.i += 1
-        return nodes
+            count = 0
+            while self.peek() == ";":
+                self.i += 1
+                node = self.node()
+                count += 1
+                if main:
+                    nodes.append(node)
+            if not count:
+                raise self.error("a game tree needs at least one node (';')")
+            trees.append([main, False])
+            while self.peek() != "(":  # close trees until a variation opens
+                if self.peek() != ")":
+                    what = repr(self.peek()) if self.peek() else "end of text"
+                    raise self.error(f"expected ')' but found {what} (unbalanced parentheses?)")
+                self.i += 1
+                trees.pop()
+                if not trees:
+                    return nodes
+            main = trees[-1][0] and not trees[-1][1]
+            trees[-1][1] = True
 
     def node(self) -> Node:
         props = []
@@ -288,7 +301,9 @@ def read_sgf(text: str) -> SgfGame:
     try:
         komi = float(komi_text)
     except ValueError:
-        raise SgfError(f"bad komi KM[{komi_text}]") from None
+        komi = math.nan
+    if not math.isfinite(komi):
+        raise SgfError(f"bad komi KM[{komi_text}]")
     sgf = SgfGame(size=size, komi=komi,
                   handicap=_points(root.get("AB", []), size),
                   result=root.get("RE", [""])[0].strip(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from checkpoints import strict_json
 from engine.evaluator import host_to_device
 from engine.networks import NetworkConfig, PolicyValueNet
 from selfplay.config import LearnerConfig
@@ -161,27 +163,116 @@ class Learner:
         return st_save(tensors, metadata={"learner": json.dumps(meta)})
 
     def load_state(self, data: bytes) -> dict:
-        """Restores what `save_state` wrote; returns its `extra`."""
-        tensors = st_load(data)
-        meta = json.loads(_metadata(data)["learner"])
-        state: dict[int, dict] = {}
-        for name, value in tensors.items():
-            if name.startswith("opt/"):
-                _, index, key = name.split("/", 2)
-                # Left on the CPU: load_state_dict moves each slot to its
-                # parameter's device, and keeps Adam's `step` on the CPU as
-                # Adam itself does (moving it to CUDA costs a sync per step).
-                state.setdefault(int(index), {})[key] = value
-        for index, slots in meta["scalars"].items():
-            state.setdefault(int(index), {}).update(slots)
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        torch.set_rng_state(tensors["rng/torch"])
-        self.step = int(meta["step"])
+        """Restores what `save_state` wrote; returns its `extra`.
+
+        The data is checked whole before anything is restored: the optimiser's
+        tensors must fit this network's parameters and be finite, its groups
+        hold the current groups' parameters and settings of the same kinds, the
+        random state be torch's.
+
+        Raises:
+          ValueError: damaged or crafted data, or the state of another network,
+            saying what is wrong; the learner is left unchanged.
+        """
+        tensors, meta = _read_state(data)
+        state = self._optimizer_state(tensors, meta["scalars"])
+        groups = self._param_groups(meta["param_groups"])
+        rng, now = tensors.get("rng/torch"), torch.get_rng_state()
+        if rng is None or rng.dtype != now.dtype or rng.shape != now.shape:
+            raise ValueError("the torch random state is missing or malformed")
+        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        torch.set_rng_state(rng)
+        self.step = meta["step"]
         return meta["extra"]
 
+    def _optimizer_state(self, tensors: dict, scalars) -> dict[int, dict]:
+        """The optimiser's per-parameter state from `opt/INDEX/KEY` tensors and JSON scalars."""
+        params = list(self.net.parameters())
+        state: dict[int, dict] = {}
+        for name, value in tensors.items():
+            if name == "rng/torch":
+                continue
+            parts = name.split("/")
+            if len(parts) != 3 or parts[0] != "opt" or not parts[2]:
+                raise ValueError(f"unexpected tensor {name!r}")
+            index, key = _param_index(parts[1], len(params), name), parts[2]
+            shape = () if key == "step" else tuple(params[index].shape)
+            if tuple(value.shape) != shape or not value.is_floating_point():
+                raise ValueError(f"optimiser tensor {name!r} is {value.dtype} of shape "
+                                 f"{tuple(value.shape)}, expected float of shape {shape}")
+            if not torch.isfinite(value).all():
+                raise ValueError(f"optimiser tensor {name!r} holds NaN or infinite values")
+            # Left on the CPU: load_state_dict moves each slot to its parameter's
+            # device, and keeps Adam's `step` on the CPU as Adam itself does
+            # (moving it to CUDA costs a sync per step).
+            state.setdefault(index, {})[key] = value
+        if not isinstance(scalars, dict):
+            raise ValueError("optimiser scalars are not a JSON object")
+        for index, slots in scalars.items():
+            if not isinstance(slots, dict) or not all(
+                    _same_kind(v, 0.0) or v is None or isinstance(v, (bool, str))
+                    for v in slots.values()):
+                raise ValueError(f"optimiser scalars of parameter {index!r} are malformed")
+            state.setdefault(_param_index(index, len(params), "scalars"), {}).update(slots)
+        return state
 
-def _metadata(data: bytes) -> dict:
-    """The `__metadata__` map of a safetensors blob."""
-    header_len = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + header_len])
-    return header.get("__metadata__", {})
+    def _param_groups(self, groups) -> list[dict]:
+        """The saved optimiser groups, checked against the current ones."""
+        current = self.optimizer.state_dict()["param_groups"]
+        if not isinstance(groups, list) or len(groups) != len(current):
+            raise ValueError(f"expected {len(current)} optimiser parameter group(s), got "
+                             f"{groups!r:.80}")
+        for saved, now in zip(groups, current):
+            if not isinstance(saved, dict) or saved.get("params") != now["params"]:
+                raise ValueError("optimiser parameter groups do not match this network")
+            for key, value in saved.items():
+                if key in now and key != "params" and not _same_kind(value, now[key]):
+                    raise ValueError(f"optimiser setting {key} = {value!r:.40} is not like "
+                                     f"{now[key]!r}")
+        return groups
+
+
+def _read_state(data: bytes) -> tuple[dict, dict]:
+    """The tensors and the learner's JSON of a saved state; ValueError if malformed."""
+    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
+    if not 2 <= n <= len(data) - 8:
+        raise ValueError("not a safetensors file (bad header length)")
+    try:
+        meta = strict_json(strict_json(data[8:8 + n])["__metadata__"]["learner"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"no readable learner state in the header ({e or type(e).__name__})") \
+            from None
+    if not isinstance(meta, dict) or not all(k in meta for k in (
+            "param_groups", "scalars", "step", "extra")):
+        raise ValueError("the learner state lacks param_groups, scalars, step or extra")
+    if isinstance(meta["step"], bool) or not isinstance(meta["step"], int) or meta["step"] < 0:
+        raise ValueError(f"learner step must be a non-negative int, got {meta['step']!r:.40}")
+    if not isinstance(meta["extra"], dict):
+        raise ValueError("the learner state's extra is not a JSON object")
+    try:
+        tensors = st_load(data)
+    except Exception as e:  # noqa: BLE001 (a parser of untrusted bytes; it reads data only)
+        raise ValueError(f"not a readable safetensors file ({str(e).strip()[:200] or e!r})") \
+            from None
+    return tensors, meta
+
+
+def _param_index(text, count: int, where: str) -> int:
+    """A parameter index written as decimal digits, below `count`; else ValueError."""
+    if not isinstance(text, str) or not (text.isascii() and text.isdigit()) \
+            or int(text) >= count:
+        raise ValueError(f"{where}: {text!r:.40} is not a parameter index below {count}")
+    return int(text)
+
+
+def _same_kind(value, like) -> bool:
+    """Whether a JSON value can stand for the optimiser setting `like` (finite, >= 0)."""
+    if isinstance(like, bool) or like is None:
+        return isinstance(value, bool) or value is None
+    if isinstance(like, (int, float)):
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value >= 0)
+    if isinstance(like, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and len(value) == len(like)
+                and all(_same_kind(v, w) for v, w in zip(value, like)))
+    return type(value) is type(like)
