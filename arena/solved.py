@@ -48,22 +48,27 @@ def load_positions(path: str | Path) -> list[SolvedPosition]:
     """
     path = Path(path)
     out = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-                pos = SolvedPosition(str(d["moves"]), int(d["score"]),
-                                     tuple(int(m) for m in d["best_moves"]),
-                                     tuple(None if c is None else int(c)
-                                           for c in d["child_scores"]))
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{number}: not a solved position ({e})") from None
-            if not pos.moves.isdigit() or len(pos.child_scores) != 7:
-                raise ValueError(f"{path}:{number}: 'moves' must be digits 1..7 and "
-                                 "'child_scores' must have 7 entries")
-            out.append(pos)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            pos = SolvedPosition(str(d["moves"]), int(d["score"]),
+                                 tuple(int(m) for m in d["best_moves"]),
+                                 tuple(None if c is None else int(c)
+                                       for c in d["child_scores"]))
+        except (ValueError, KeyError, TypeError, RecursionError) as e:
+            raise ValueError(f"{path}:{number}: not a solved position "
+                             f"({type(e).__name__ if isinstance(e, RecursionError) else e})"
+                             ) from None
+        if not pos.moves.isdigit() or len(pos.child_scores) != 7:
+            raise ValueError(f"{path}:{number}: 'moves' must be digits 1..7 and "
+                             "'child_scores' must have 7 entries")
+        out.append(pos)
     return out
 
 

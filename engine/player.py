@@ -17,6 +17,11 @@ import numpy as np
 from engine.search import SearchConfig, Timings, run_search, sample_actions
 
 
+# A checkpoint's own search settings are data from a file: a tree of more nodes
+# than this is a corrupt or crafted file, not a setting (the user's --sims is not bounded).
+MAX_FILE_SIMULATIONS = 1_000_000
+
+
 @dataclass
 class Analysis:
     """The search's view of one position."""
@@ -85,10 +90,24 @@ class Player:
         elif game.info.name != meta["game"]:
             raise CheckpointError(f"{path}: checkpoint is for {meta['game']}, not "
                                   f"{game.info.name}")
-        trained = meta.get("extra", {}).get("search", {})
+        extra = meta.get("extra", {})
+        trained = extra.get("search", {}) if isinstance(extra, dict) else None
+        if not isinstance(trained, dict):
+            raise CheckpointError(f"{path}: metadata 'extra.search' must be an object; the "
+                                  "file is corrupt or was not written by Tabula")
         settings = {k: v for k, v in trained.items() if k in SearchConfig.field_names()}
+        sims = settings.get("num_simulations", 1)
+        if isinstance(sims, bool) or not isinstance(sims, int) or sims > MAX_FILE_SIMULATIONS:
+            raise CheckpointError(f"{path}: metadata 'extra.search.num_simulations' must be an "
+                                  f"integer up to {MAX_FILE_SIMULATIONS:,}, got {sims!r}; the "
+                                  "file is corrupt or was not written by Tabula")
         settings.update(search_overrides)
-        player = cls(game, evaluator, SearchConfig(**settings), name=Path(path).stem)
+        try:
+            search = SearchConfig(**settings)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: metadata 'extra.search' is invalid ({e}); the "
+                                  "file is corrupt or was not written by Tabula") from None
+        player = cls(game, evaluator, search, name=Path(path).stem)
         player.meta = meta
         return player
 

@@ -31,10 +31,12 @@ class TrainingArena:
         if path.exists():
             try:
                 state = json.loads(path.read_text())
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 state = {}  # only bookkeeping: the next gauntlet starts afresh
-        self.promoted: str | None = state.get("promoted")
-        self.last_gauntlet: str | None = state.get("last_gauntlet")
+        if not isinstance(state, dict):
+            state = {}
+        self.promoted: str | None = _name(state.get("promoted"))
+        self.last_gauntlet: str | None = _name(state.get("last_gauntlet"))
 
     @property
     def gating(self) -> bool:
@@ -55,7 +57,7 @@ class TrainingArena:
 
         Returns lines for the user.
         """
-        from arena.gating import gate, gauntlet_step
+        from arena.gating import gauntlet_step
         from arena.match import MatchSettings
         from arena.players import checkpoint_spec
         from arena.results import ResultsDB
@@ -107,3 +109,8 @@ class TrainingArena:
 
         state = {"promoted": self.promoted, "last_gauntlet": self.last_gauntlet}
         atomic_write_bytes(self.run_dir / STATE_FILE, json.dumps(state).encode())
+
+
+def _name(value) -> str | None:
+    """A checkpoint file name from the state file, or None for anything else."""
+    return value if isinstance(value, str) and value and "/" not in value else None

@@ -133,7 +133,7 @@ def read_latest(run_dir: Path) -> str | None:
     """The checkpoint name `latest.json` tells actors to play with, or None."""
     try:
         name = json.loads((Path(run_dir) / LATEST).read_text())["checkpoint"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     return name if isinstance(name, str) and "/" not in name else None
 
