@@ -31,6 +31,7 @@ ANALYSIS_COMMANDS = ("lz-analyze", "kata-analyze")
 KGS_TIME_SYSTEMS = {"none": 0, "absolute": 1, "byoyomi": 3, "canadian": 3}
 """kgs-time_settings systems and how many numbers follow the name."""
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but tab
+_OUTPUT_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # every control character but LF
 _ID = re.compile(r"[0-9]+")
 GTP_COLUMNS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # no I
 
@@ -52,8 +53,13 @@ def parse_line(line: str) -> tuple[str, str, list[str]] | None:
 
 
 def response(ident: str, ok: bool, text: str = "") -> str:
-    """'=id text' or '?id text' and the ending empty line; ASCII, no inner empty lines."""
-    text = text.encode("ascii", "replace").decode("ascii").rstrip()
+    """'=id text' or '?id text' and the ending empty line; printable ASCII, no inner empty lines.
+
+    Control characters are dropped (tabs become spaces): an error message may
+    quote a file's bytes, and a stray CR or NUL would garble the controller's reading.
+    """
+    text = text.replace("\t", " ").encode("ascii", "replace").decode("ascii")
+    text = _OUTPUT_CONTROL.sub("", text).rstrip()
     head = ("=" if ok else "?") + ident
     lines = [line.rstrip() for line in f"{head} {text}".split("\n")]
     return "\n".join([lines[0]] + [line for line in lines[1:] if line]) + "\n\n"

@@ -13,15 +13,18 @@ keeps every move as given (printsgf writes it).
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from arena.gtp_time import CALIBRATION_DISCOUNT, Clock, SimsRate, moves_left, plan
 
 COLOURS = {"b": 0, "black": 0, "w": 1, "white": 1}
 COLOUR_NAMES = ("B", "W")
+MAX_SGF_BYTES = 10 * 2**20
+"""Largest file `loadsgf` reads: a Go record is a few KiB; /dev/zero is endless."""
 
 
 class GtpError(Exception):
@@ -255,7 +258,7 @@ class GoSession:
         from games import read_sgf
 
         try:
-            sgf = read_sgf(Path(path).read_text(encoding="utf-8", errors="replace"))
+            sgf = read_sgf(read_record(path))
         except (OSError, ValueError) as e:  # SgfError is a ValueError
             raise GtpError(f"cannot load file: {one_line(e)}") from None
         game, player = self.game, None
@@ -277,6 +280,24 @@ class GoSession:
             player = self.player if game is self.game else rebind(self.player, game)
         self.player, self.game = player, game
         self.handicap, self.moves, self.state = list(sgf.handicap), moves, state
+
+
+def read_record(path: str) -> str:
+    """The text of a regular file of at most MAX_SGF_BYTES (bad UTF-8 replaced).
+
+    Raises:
+      OSError: it cannot be read, is not a regular file (a FIFO or a device would
+        block or never end), or is bigger.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_SGF_BYTES + 1)
+    if len(data) > MAX_SGF_BYTES:
+        raise OSError(f"{path} is bigger than {MAX_SGF_BYTES} bytes")
+    return data.decode("utf-8", errors="replace")
 
 
 def cleanup_move(state, analysis) -> int:

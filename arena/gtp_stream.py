@@ -21,6 +21,7 @@ next command waits for the running search).
 from __future__ import annotations
 
 import math
+import os
 import queue
 import sys
 import threading
@@ -30,6 +31,9 @@ from typing import Iterator, TextIO
 DEFAULT_INTERVAL = 1.0
 """Seconds between analysis lines when the command gives no interval."""
 MIN_INTERVAL = 0.05
+MAX_INTERVAL = 3600.0
+"""Longest wait between analysis lines: a bigger one ('lz-analyze b 1e308') would
+overflow the queue's timeout and stop the engine."""
 FIRST_SIMS = 16
 MAX_SEARCH_SECONDS = 2.0
 """Longest single analysis search (judged by the measured speed)."""
@@ -50,8 +54,9 @@ def parse_analysis_args(args: list[str], to_move: int,
                         colours: dict[str, int]) -> tuple[int, float] | None:
     """(colour, interval in seconds) of `[colour] [interval] [interval N] [other K V...]`.
 
-    The interval is in centiseconds as in Leela Zero; other keys (minmoves,
-    avoid, ownership...) are ignored. None for a bad interval.
+    The interval is in centiseconds as in Leela Zero, kept within
+    [MIN_INTERVAL, MAX_INTERVAL] seconds; other keys (minmoves, avoid,
+    ownership...) are ignored. None for a bad interval.
     """
     words = list(args)
     colour, interval = to_move, DEFAULT_INTERVAL
@@ -65,7 +70,7 @@ def parse_analysis_args(args: list[str], to_move: int,
             if value is None:
                 return None
             interval = value / 100.0
-    return colour, max(interval, MIN_INTERVAL)
+    return colour, min(max(interval, MIN_INTERVAL), MAX_INTERVAL)
 
 
 def _number(text: str) -> float | None:
@@ -156,6 +161,21 @@ def _drive(ident: str, stream: AnalysisStream, lines: queue.Queue, stdout: TextI
     return arrived
 
 
+def _private_bytes(stdin):
+    """A binary reader of its own over stdin's file descriptor, if it has one (else stdin's).
+
+    Bytes, so that bad UTF-8 cannot stop the reader. Its own, because after `quit`
+    the reader thread is still blocked in it, holding its lock, and Python aborts
+    ('Fatal Python error: could not acquire lock for <stdin> at interpreter
+    shutdown') when it closes sys.stdin while a daemon thread holds that lock.
+    """
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: StringIO
+        return getattr(stdin, "buffer", stdin)
+    return open(os.dup(fd), "rb")
+
+
 def run_gtp(engine, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Answers GTP commands until `quit` or end of input; returns exit code 0. Blocks.
 
@@ -165,8 +185,7 @@ def run_gtp(engine, stdin: TextIO | None = None, stdout: TextIO | None = None) -
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     lines: queue.Queue = queue.Queue()
-    source = getattr(stdin, "buffer", stdin)  # bytes: bad UTF-8 must not stop the reader
-    threading.Thread(target=_reader, args=(source, lines), daemon=True).start()
+    threading.Thread(target=_reader, args=(_private_bytes(stdin), lines), daemon=True).start()
     try:
         line = lines.get()
         while line is not _EOF and not engine.done:

@@ -24,6 +24,7 @@ HELP = """commands:
   undo            take back your last move and the engine's reply
   help            this text
   quit, resign    end the game"""
+HINT = "(type 'help' for commands)"
 
 
 class TextSession:
@@ -89,7 +90,9 @@ class TextSession:
         try:
             action = self.state.text_to_action(text)
         except GameError as e:
-            return f"{_one_line(e)} (type 'help' for commands)"
+            return f"{_one_line(e)} {HINT}"
+        except ValueError:  # a move parser let int() fail: '\u00b2'.isdigit() is true
+            return f"not a {self.game.info.name} move: {text!r} {HINT}"
         move_text = self.state.action_to_text(action)
         self.state.apply(action)
         lines = [f"you play {move_text}"]

@@ -20,7 +20,7 @@ Answers beyond the UCI standard:
     playing until a draw is claimed.
   * `go perft N` (Stockfish's debugging extension) prints each legal move
     with its leaf count ('e2e4: 20'), a blank line, 'Nodes searched: N' and
-    a blank line. It runs in the input thread.
+    a blank line. It runs in the input thread, so N is at most MAX_PERFT_DEPTH.
   * `d` prints the board and its FEN.
   * End of input: a search with limits finishes, an infinite or pondering one
     is stopped; bestmove is written either way, then the loop ends.
@@ -42,19 +42,51 @@ ENGINE_NAME = "Tabula"
 ENGINE_AUTHOR = "the Tabula authors"
 GAME = "chess"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNQUOTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""Dropped from quoted input: control characters, and what str.splitlines() also breaks
+lines at (NEL, U+2028, U+2029), so that an `info string` stays one line for every client."""
 _QUOTE_CHARS = 200
+MAX_PERFT_DEPTH = 6
+"""Deepest `go perft`: it runs in the input thread (stop and quit wait for it); depth 6
+from the start is 119 million leaves, minutes here, and every further ply ~30 times more."""
+MAX_FEN_COUNTER = 100_000
+"""FEN move counters must be below this (no game is that long; open_spiel reads int32)."""
 
 __all__ = ["ENGINE_NAME", "UciEngine", "run_uci"]
 
 
 def _quote(text: str) -> str:
-    text = _CONTROL.sub("", text).strip()
+    text = _UNQUOTABLE.sub("", text).strip()
     return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "..."
 
 
 def _one_line(error: BaseException) -> str:
     text = str(error).strip()
     return _quote(text.splitlines()[0]) if text else type(error).__name__
+
+
+def _number(text: str, limit: int) -> int | None:
+    """The value of `text` if it is ASCII digits and below `limit`, else None.
+
+    Not str.isdigit() and int(): '\u00b2'.isdigit() is true but int('\u00b2')
+    fails, and so does int() of more than 4300 digits.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(limit)):
+        return None
+    value = int(text)
+    return value if value < limit else None
+
+
+def _check_counters(fen: str) -> None:
+    """UciError unless the FEN's move counters are ASCII numbers below MAX_FEN_COUNTER.
+
+    open_spiel reads them with C++ stoi: a bigger one failed as an IndexError
+    ('stoi'), reported as an internal error.
+    """
+    counters = fen.split()[4:6]
+    if len(counters) == 2 and None in [_number(c, MAX_FEN_COUNTER) for c in counters]:
+        raise UciError(f"bad FEN counters {' '.join(counters)!r}: expected a halfmove clock and "
+                       f"a fullmove number in ASCII digits, below {MAX_FEN_COUNTER}")
 
 
 def info_string(text: str) -> str:
@@ -210,6 +242,8 @@ class UciEngine:
             raise UciError(f"position: expected 'moves', got {rest[0]!r}")
         if fen is not None and len(fen.split()) == 4:  # EPD style: no move counters
             fen += " 0 1"
+        if fen is not None:
+            _check_counters(fen)
         try:
             state = self.game.new_initial_state(fen)
         except ValueError as e:  # GameError
@@ -281,9 +315,13 @@ class UciEngine:
         return board_text(self.state.fen())
 
     def _perft(self, args: list[str]) -> str:
-        if len(args) != 1 or not args[0].isdigit() or int(args[0]) < 1:
+        depth = _number(args[0], 2**31) if len(args) == 1 else None
+        if depth is None or depth < 1:
             raise UciError("usage: go perft DEPTH (DEPTH >= 1)")
-        counts = self.state.divide(int(args[0]))
+        if depth > MAX_PERFT_DEPTH:
+            raise UciError(f"go perft {depth}: at most depth {MAX_PERFT_DEPTH} (it cannot be "
+                           "stopped)")
+        counts = self.state.divide(depth)
         lines = [f"{move}: {n}" for move, n in sorted(counts.items())]
         return "\n".join(lines + ["", f"Nodes searched: {sum(counts.values())}", ""]) + "\n"
 

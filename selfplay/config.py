@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,12 @@ def _check_floats(obj, *names: str) -> None:
         value = getattr(obj, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+
+def _digits(text: str) -> bool:
+    """Whether `text` is a small non-negative integer in ASCII digits: '\u00b2'.isdigit() is
+    true but int('\u00b2') fails, and so does int() of more than 4300 digits."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 @dataclass(frozen=True)
@@ -142,13 +149,14 @@ class RunConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         kind, _, index = str(self.device).partition(":")
-        if kind not in ("cpu", "cuda") or (index and not (kind == "cuda" and index.isdigit())):
+        if kind not in ("cpu", "cuda") or (index and not (kind == "cuda" and _digits(index))):
             raise ValueError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         if self.backend not in ("local", "ray"):
             raise ValueError(f"backend must be local or ray, got {self.backend!r}")
         if isinstance(self.actors, int) and not isinstance(self.actors, bool):
             object.__setattr__(self, "actors", str(self.actors))  # RunConfig(actors=2)
-        if not isinstance(self.actors, str) or not (self.actors == "auto" or (self.actors.isdigit() and int(self.actors) <= 4096)):
+        if not isinstance(self.actors, str) or not (
+                self.actors == "auto" or (_digits(self.actors) and int(self.actors) <= 4096)):
             raise ValueError(f"actors must be auto or a number of processes, got {self.actors!r}")
 
 
@@ -257,8 +265,22 @@ SECTIONS = {
 }
 
 
+INT_MIN, INT_MAX = -2**63, 2**63 - 1
+"""TOML's integers are 64-bit: config.toml must be able to hold every accepted value."""
+
+
+def _text(where: str, value: str) -> str:
+    """`value`, if it can be written to config.toml (no lone surrogates from undecodable argv)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{where} must be valid Unicode text, got {value!r}") from None
+    return value
+
+
 def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
     where = f"{section}.{key}"
+    number = None
     if isinstance(default, bool):
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
             return value.lower() in ("true", "1")
@@ -267,24 +289,32 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, int):
         if isinstance(value, str):
             try:
-                return int(value)
+                number = int(value)
             except ValueError:
                 pass
         elif isinstance(value, int) and not isinstance(value, bool):
-            return value
+            number = value
+        if number is not None and not INT_MIN <= number <= INT_MAX:
+            raise ConfigError(f"invalid [{section}] settings: {key} must be an integer of at "
+                              f"most 64 bits, got {value!r}")
     elif isinstance(default, float):
-        if isinstance(value, str):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             try:
-                return float(value)
+                number = float(value)
+            except OverflowError:  # a huge TOML integer
+                number = math.inf
             except ValueError:
                 pass
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        if number is not None and not math.isfinite(number):
+            raise ConfigError(f"invalid [{section}] settings: {key} must be a finite number, "
+                              f"got {value!r}")
     elif isinstance(default, str):
         if isinstance(value, str):
-            return value
+            return _text(where, value)
         if where == "run.actors" and isinstance(value, int) and not isinstance(value, bool):
             return str(value)  # actors = 2 in a TOML file
+    if number is not None:
+        return number
     raise ConfigError(f"{where} must be {type(default).__name__}, got {value!r}")
 
 
@@ -310,7 +340,7 @@ def merge(config: TrainConfig, data: dict) -> TrainConfig:
         if key == "game":
             if not isinstance(value, str):
                 raise ConfigError(f"game must be a string, got {value!r}")
-            changes["game"] = value
+            changes["game"] = _text("game", value)
         elif key == "algo":
             if value not in ALGOS:
                 raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {value!r}")
@@ -349,6 +379,11 @@ def load_toml(path: Path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except UnicodeDecodeError as e:  # tomllib decodes the bytes itself
+        raise ConfigError(f"config file {path} is not UTF-8 text: {e.reason} at byte "
+                          f"{e.start}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
 
@@ -397,11 +432,21 @@ def to_toml(config: TrainConfig) -> str:
     return "\n".join(lines)
 
 
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + "".join(_toml_char(c) for c in value) + '"'
     raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def _toml_char(c: str) -> str:
+    """One character of a TOML basic string: control characters must be escaped."""
+    if c in _TOML_ESCAPES:
+        return _TOML_ESCAPES[c]
+    return f"\\u{ord(c):04x}" if c < " " or c == "\x7f" else c

@@ -20,6 +20,7 @@ import argparse
 import errno
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -54,6 +55,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its error message on one line: it may quote an argument holding a
+    newline or another control character, which is shown escaped ('\\n')."""
+
+    def error(self, message: str):
+        super().error(_ASCII_CONTROL.sub(lambda m: repr(m.group())[1:-1], message))
+
+
 def _engine_options(p: argparse.ArgumentParser, game_help: str) -> None:
     p.add_argument("--game", help=game_help)
     p.add_argument("--checkpoint", metavar="PATH",
@@ -65,7 +77,7 @@ def _engine_options(p: argparse.ArgumentParser, game_help: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="tabula", description="Tabula: AlphaZero-style self-play, play and analysis.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

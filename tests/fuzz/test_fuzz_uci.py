@@ -1,0 +1,116 @@
+"""Fuzzing the UCI engine: UciEngine.handle in-process, and hundreds of mutated lines
+through one real `tabula uci` process; regression tests for what the fuzz found."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+
+from tests.fuzz import strategies as S
+from tests.fuzz.processes import EngineProcess
+from tests.fuzz.targets import UciTarget, tame_uci, uci_answer_ok, uci_command
+
+# 300 sessions of 5-10 lines: at least 1,500 lines.
+SESSIONS = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+PROCESS_LINES = 300
+
+
+@pytest.fixture(scope="module")
+def uci(open_target):
+    return open_target("uci")
+
+
+@SESSIONS
+@given(lines=UciTarget.inputs_strategy())
+def test_handle_answers_every_line_with_uci(uci, lines):
+    uci.check(lines)
+
+
+def test_command_table_is_the_engines(uci):
+    from arena.uci import UciEngine
+    from tests.fuzz.targets import UCI_COMMANDS
+
+    assert set(UciEngine(uci.game).commands) == set(UCI_COMMANDS)
+
+
+def test_one_process_survives_hundreds_of_mutated_lines(uci, tmp_path):
+    """Each mutated line is followed by `stop` and `isready`: everything before `readyok`
+    is the line's output, all UCI lines; a search ends with one legal bestmove (legal in
+    the position an in-process engine reaches from the same lines). Then a real move."""
+    from arena.uci import UciEngine
+
+    shadow = UciEngine(uci.game)  # follows the positions the process is given
+    lines = [tame_uci(line.replace("\n", " ")) for line in
+             S.session_lines(S.uci_corpus(), S.UCI_WORDS, PROCESS_LINES, seed=2)]
+    lines = [line for line in lines if uci_command(line)[0] != "quit"]
+    engine = EngineProcess("uci", "--nodes", "4", cwd=tmp_path)
+    engine.send("uci")
+    assert engine.until(lambda out: out == "uciok")[0] == "id name Tabula"
+    for line in lines + [b"\xff\xfe bad bytes\x01"]:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        command, args = uci_command(text)
+        if command in ("position", "ucinewgame"):
+            shadow.handle(text)
+        engine.send(line)
+        engine.send("stop")
+        engine.send("isready")
+        out = []
+        for _ in range(1 + (command == "isready")):
+            out += engine.until(lambda out: out == "readyok")
+        bad = uci_answer_ok(command, args, "\n".join(out))
+        assert bad is None, (line, bad, out)
+        bests = [o.split()[1] for o in out if o.startswith("bestmove ")]
+        assert len(bests) <= 1, (line, out)
+        if bests and bests[0] != "0000":
+            assert bests[0] in shadow.state.legal_moves_uci(), (line, out, shadow.state.fen())
+    engine.send("position startpos moves e2e4")
+    engine.send("go nodes 8")
+    best = engine.until(lambda out: out.startswith("bestmove "))[-1].split()[1]
+    assert best in uci.game.state_from_moves(["e2e4"]).legal_moves_uci()
+    engine.send("quit")
+    engine.proc.wait(timeout=30)  # quit with the input still open
+    engine.close()
+
+
+# What the fuzz found ---------------------------------------------------------------
+
+@pytest.fixture
+def engine(uci):
+    from arena.uci import UciEngine
+
+    emitted: list[str] = []
+    engine = UciEngine(uci.game, emitted.append, {"Nodes": 2})
+    engine.emitted = emitted
+    return engine
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("go perft \u00b2", "usage: go perft DEPTH"),  # '\u00b2'.isdigit(): int() raised
+    ("go perft " + "9" * 5000, "usage: go perft DEPTH"),  # int() of > 4300 digits raised
+    ("go perft 999999999", "at most depth 6"),  # ran for ever, then RecursionError
+])
+def test_perft_depth_is_checked(engine, line, reason):
+    answer = engine.handle(line)
+    assert answer.startswith("info string ") and reason in answer, answer
+    assert answer.count("\n") == 1 and "internal error" not in answer
+    assert engine.handle("go perft 1").endswith("\nNodes searched: 20\n\n")
+
+
+@pytest.mark.parametrize("counters", ["0 2147483648", "99999999999999999999 1",
+                                      "0 \u00b2", "\u0663 1", "0 " + "9" * 5000])
+def test_fen_move_counters_are_checked(engine, counters):
+    """open_spiel reads the counters with stoi: IndexError ('stoi'), an internal error."""
+    engine.handle("position startpos moves e2e4")
+    answer = engine.handle(f"position fen 4k3/8/8/8/8/8/8/4K3 w - - {counters}")
+    assert answer.startswith("info string bad FEN counters") and answer.count("\n") == 1, answer
+    assert engine.state.history() and engine.position_given  # unchanged
+    assert engine.handle("position fen 4k3/8/8/8/8/8/8/4K3 w - - 99 99999") == ""
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_info_strings_stay_one_line_for_every_client(engine, separator):
+    """str.splitlines() breaks lines at NEL, U+2028 and U+2029: an echoed unknown
+    command made a second line that is not UCI."""
+    answer = engine.handle(f"hello{separator}world")
+    assert answer == "info string unknown command: helloworld\n"
+    assert len(answer.splitlines()) == 1
