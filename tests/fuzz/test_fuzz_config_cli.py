@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from tests.fuzz.targets import CliTarget, ConfigTarget, TomlTarget
+from tests.fuzz.cli_targets import CliTarget
+from tests.fuzz.config_targets import ConfigTarget, TomlTarget
 
 # The configuration parser: 600 lists of 1-4 `--set` items and 400 TOML files (1,000
 # inputs); the CLI: 1,000 argvs.
@@ -99,7 +100,7 @@ def test_load_toml_refuses_bytes_and_directories(tmp_path, content, message):
                                   ["uci", "--nodes", "1\r2"]])
 def test_argparse_errors_stay_on_one_line(argv):
     """argparse quoted an argument holding a newline: the reason took two lines."""
-    from tests.fuzz.targets import check_cli_exit, run_cli
+    from tests.fuzz.cli_targets import check_cli_exit, run_cli
 
     code, _, err = run_cli(argv)
     check_cli_exit(argv, code, err)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 
 from tests.fuzz import strategies as S
 from tests.fuzz.processes import EngineProcess
-from tests.fuzz.targets import GTP_RESPONSE, PRINTABLE_ASCII, SGF_FILES, GtpTarget
+from tests.fuzz.gtp_targets import GTP_RESPONSE, PRINTABLE_ASCII, SGF_FILES, GtpTarget
 
 # 160 sessions of 5-10 lines: at least 800 lines, plus 200 SGF files: 1,000+ inputs.
 SESSIONS = settings(max_examples=160, deadline=None, derandomize=True, database=None)

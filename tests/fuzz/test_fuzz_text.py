@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from tests.conftest import make_checkpoint
 from tests.fuzz import strategies as S
 from tests.fuzz.processes import EngineProcess
-from tests.fuzz.targets import REJECTED, TEXT_GAMES, TextTarget
+from tests.fuzz.text_targets import REJECTED, TEXT_GAMES, TextTarget
 
 # 200 sessions of 5-10 lines: at least 1,000 lines.
 SESSIONS = settings(max_examples=200, deadline=None, derandomize=True, database=None)

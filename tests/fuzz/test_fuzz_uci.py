@@ -8,7 +8,7 @@ from hypothesis import given, settings
 
 from tests.fuzz import strategies as S
 from tests.fuzz.processes import EngineProcess
-from tests.fuzz.targets import UciTarget, tame_uci, uci_answer_ok, uci_command
+from tests.fuzz.uci_targets import UciTarget, tame_uci, uci_answer_ok, uci_command
 
 # 300 sessions of 5-10 lines: at least 1,500 lines.
 SESSIONS = settings(max_examples=300, deadline=None, derandomize=True, database=None)
@@ -28,7 +28,7 @@ def test_handle_answers_every_line_with_uci(uci, lines):
 
 def test_command_table_is_the_engines(uci):
     from arena.uci import UciEngine
-    from tests.fuzz.targets import UCI_COMMANDS
+    from tests.fuzz.uci_targets import UCI_COMMANDS
 
     assert set(UciEngine(uci.game).commands) == set(UCI_COMMANDS)
 

@@ -1,0 +1,180 @@
+"""The UCI fuzz target: sessions of lines to UciEngine.handle, its searches stopped."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+from tests.fuzz import strategies as S
+from tests.fuzz.base import Target, expect
+
+UCI_COMMANDS = ("uci", "debug", "isready", "setoption", "register", "ucinewgame", "position",
+                "go", "stop", "ponderhit", "quit", "d")
+"""UciEngine's command table (a test checks they agree)."""
+_MOVE = r"[a-h][1-8][a-h][1-8][qrbn]?"
+_TEXT = r"[^\x00-\x1f\x7f]+"
+_INFO = (r" (?:depth|seldepth|time|nodes|nps|multipv|hashfull|currmovenumber) \d+"
+         rf"| score (?:cp|mate) -?\d+(?: lowerbound| upperbound)?| wdl \d+ \d+ \d+"
+         rf"| currmove {_MOVE}")
+UCI_LINE = re.compile(
+    rf"info string {_TEXT}|info(?:{_INFO})+(?: pv {_MOVE}(?: {_MOVE})*)?"
+    rf"|id (?:name|author) {_TEXT}|uciok|readyok"
+    rf"|option name {_TEXT} type (?:spin|check|string|combo|button)(?: {_TEXT})?"
+    rf"|bestmove (?:{_MOVE}|0000)(?: ponder {_MOVE})?")
+PERFT_LINE = re.compile(rf"{_MOVE}: \d+|Nodes searched: \d+|")
+"""`go perft N`, Stockfish's debugging extension."""
+BOARD_LINE = re.compile(r" \+(?:---\+){8}| \|(?: [ PNBRQKpnbrqk] \|){8} [1-8]"
+                        r"|   a   b   c   d   e   f   g   h|Fen: \S+(?: \S+){5}|")
+"""`d`: the board and its FEN."""
+_UCI_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SLOW_PERFT = 4
+"""`go perft` depths from here up take seconds to minutes by design: the fuzz asks for 3."""
+
+
+def uci_command(line: str) -> tuple[str | None, list[str]]:
+    """(the command UciEngine runs for `line`, its arguments): the first known word."""
+    words = _UCI_CONTROL.sub(" ", line).split()
+    for i, word in enumerate(words):
+        if word in UCI_COMMANDS:
+            return word, words[i + 1:]
+    return None, words
+
+
+def tame_uci(line: str) -> str:
+    """`line`, with a deep `go perft N` (slow, not wrong) asking for depth 3 instead."""
+    from arena.uci import MAX_PERFT_DEPTH
+
+    command, args = uci_command(line)
+    if (command == "go" and args[:1] == ["perft"] and len(args) == 2 and args[1].isascii()
+            and args[1].isdigit() and len(args[1]) <= 4
+            and SLOW_PERFT <= int(args[1]) <= MAX_PERFT_DEPTH):
+        return "go perft 3"
+    return line
+
+
+def uci_snapshot(engine) -> tuple:
+    return (engine.state.fen(), tuple(engine.state.history()), engine.position_given,
+            tuple(sorted(engine.values.items())), id(engine.player), id(engine.rate))
+
+
+def uci_answer_ok(command: str | None, args: list[str], text: str) -> str | None:
+    """None if every line of `text` is allowed after `command`, else the first bad line."""
+    extra = (PERFT_LINE if command == "go" and args[:1] == ["perft"]
+             else BOARD_LINE if command == "d" else None)
+    for line in text.splitlines():
+        if not (UCI_LINE.fullmatch(line) or (extra is not None and extra.fullmatch(line))):
+            return line
+        if "internal error" in line or "search failed" in line or "warm-up failed" in line:
+            return line
+    return None
+
+
+_FENS = ["rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1",
+         "r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1",
+         "rnbqkbnr/ppp1pppp/8/3pP3/8/8/PPPP1PPP/RNBQKBNR w KQkq d6 0 3",
+         "7k/5Q2/6K1/8/8/8/8/8 b - - 0 1", "4k3/8/8/8/8/8/8/4K3 w - - 0 1",
+         "8/P7/8/8/8/8/8/k1K5 w - - 0 1"]
+_BROKEN = [["8/8/8/8/8/8/8/8", "9/8/8/8/8/8/8/4K2k", "k7/8/8/8/8/8/8", "kK6/8/8/8/8/8/8/8",
+            "4k3/8/8/8/8/8/8/3QK2X", "p3k3/8/8/8/8/8/8/4K3", "QQQQQQQQ/QQQQQQQQ/8/8/8/8/8/k1K5"],
+           ["x", "W", "-"], ["KQkqK", "X", "kq", "Qk"], ["z9", "e", "e3", "d6"],
+           ["2147483648", "18446744073709551616", "9" * 25, "\u00b2", "\u0663", "-1", "150",
+            "9" * 5000, "99999"],
+           ["0", "2147483648", "18446744073709551616", "9" * 25, "\u00b2", "\u0663", "-1",
+            "9" * 5000, "99999"]]
+"""Values that break one FEN field (board, side, castling, en passant, the two counters)."""
+
+
+@st.composite
+def fen_lines(draw) -> str:
+    """`position fen ...` of a real FEN with one field broken (or none), the counters
+    sometimes dropped, and sometimes moves."""
+    fields = draw(st.sampled_from(_FENS)).split()
+    broken = draw(st.sampled_from([None, 0, 1, 2, 3, 4, 4, 5, 5]))
+    if broken is not None:
+        fields[broken] = draw(st.sampled_from(_BROKEN[broken]))
+    fields = fields[:draw(st.sampled_from([6, 6, 6, 4, 5]))]
+    moves = " moves " + " ".join(draw(st.lists(st.sampled_from(S.UCI_WORDS[2:9]), max_size=3)))
+    return "position fen " + " ".join(fields) + (moves if draw(st.booleans()) else "")
+
+
+_NOISE = st.lists(st.sampled_from(["hello", "joho", "e2e4", " ", "\u2028", "\u2029", "\x85",
+                                    "\x1c", "\x1e", "\u00e9", "\r", "\x00", "value", "7"]),
+                  min_size=1, max_size=5).map("".join)
+"""Unknown commands with the characters str.splitlines() breaks lines at."""
+
+
+_DEPTHS = st.sampled_from(["1", "2", "0", "-1", "7", "99999999999", "\u00b2", "3\u00b2",
+                           "\u0663", "\uff12", "9" * 5000, "1.5", "", "2 2"])
+"""`go perft` depths (the deep ones are refused; 4-6 are asked as 3, see tame_uci)."""
+
+
+def uci_sessions():
+    corpus = S.lines(S.uci_corpus(), S.UCI_WORDS)
+    line = st.one_of(corpus, corpus, fen_lines(), fen_lines(), _NOISE,
+                     _DEPTHS.map(lambda depth: f"go perft {depth}"))
+    return st.lists(line, min_size=5, max_size=10)
+
+
+class UciTarget(Target):
+    """UciEngine.handle over sessions of lines, each on a fresh engine (uniform, Nodes 2)."""
+
+    name = "uci"
+    inputs_strategy = staticmethod(uci_sessions)
+
+    def open(self, workdir: Path) -> None:
+        from games import get_game
+
+        self.game = get_game("chess")
+
+    def check(self, lines: list[str]) -> None:
+        from arena.uci import UciEngine
+
+        emitted: list[str] = []
+        engine = UciEngine(self.game, emitted.append, {"Nodes": 2})
+        try:
+            for line in lines:
+                self.inputs += 1
+                uci_line(engine, tame_uci(line), emitted)
+        finally:
+            if engine.job is not None:
+                engine.job.stop()
+                engine.job.join(30)
+
+
+def uci_line(engine, line: str, emitted: list[str]) -> str:
+    """Feeds one line to a UciEngine and checks its answer and its search's output."""
+    command, args = uci_command(line)
+    before, job = uci_snapshot(engine), engine.job
+    emitted.clear()
+    answer = engine.handle(line)
+    expect(isinstance(answer, str), "not a string", line, answer)
+    expect(answer == "" or answer.endswith("\n"), "an unfinished line", line, answer)
+    bad = uci_answer_ok(command, args, answer)
+    expect(bad is None, f"not a UCI line: {bad!r}", line, answer)
+    if command is None:
+        expect(answer.startswith("info string unknown command") if args else answer == "",
+               "bad input not answered (or blank input answered)", line, answer)
+    error = answer.startswith("info string ") and answer.count("\n") == 1
+    if error or command is None:
+        expect(uci_snapshot(engine) == before, "a rejected command changed the engine",
+               line, answer)
+    if engine.job is not job:  # a search started: stop it, it must answer
+        new = engine.job
+        new.stop()
+        new.join(30)
+        expect(not new.thread.is_alive(), "the search did not stop", line, emitted)
+    bad = uci_answer_ok(None, [], "\n".join(emitted))
+    expect(bad is None, f"the search wrote a bad line: {bad!r}", line, emitted)
+    if engine.job is not job:
+        bests = [e for e in emitted if e.startswith("bestmove")]
+        expect(len(bests) == 1 and emitted[-1] == bests[0], "not one final bestmove",
+               line, emitted)
+        move = bests[0].split()[1]
+        expect(move == "0000" or move in engine.job.state.legal_moves_uci(),
+               "an illegal bestmove", line, emitted)
+    if engine.done:
+        expect(command == "quit", "done without quit", line, answer)
+        engine.done = False
+    return answer
