@@ -269,6 +269,21 @@ INT_MIN, INT_MAX = -2**63, 2**63 - 1
 """TOML's integers are 64-bit: config.toml must be able to hold every accepted value."""
 
 
+MAX_SETTING = 2**31 - 1
+"""Largest integer setting (the seed excepted): counts index int32 arrays and tensors."""
+SIZE_LIMITS = {
+    "learner.batch_size": 65_536, "selfplay.parallel_games": 65_536,
+    "search.num_simulations": 1_000_000, "search.max_num_considered_actions": 65_536,
+    "network.blocks": 256, "network.channels": 4_096, "network.policy_channels": 4_096,
+    "network.value_channels": 4_096, "network.value_hidden": 65_536,
+    "muzero_network.blocks": 256, "muzero_network.channels": 4_096,
+    "muzero_network.head_channels": 4_096, "muzero_network.hidden": 65_536,
+    "muzero_network.value_support": 100_000, "muzero_network.reward_support": 100_000,
+}
+"""Sizes that allocate memory in proportion: far beyond any network or batch that trains
+on one machine, so a typo is refused at once instead of exhausting memory."""
+
+
 def _text(where: str, value: str) -> str:
     """`value`, if it can be written to config.toml (no lone surrogates from undecodable argv)."""
     try:
@@ -297,6 +312,10 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
         if number is not None and not INT_MIN <= number <= INT_MAX:
             raise ConfigError(f"invalid [{section}] settings: {key} must be an integer of at "
                               f"most 64 bits, got {value!r}")
+        limit = SIZE_LIMITS.get(where, MAX_SETTING if where != "run.seed" else None)
+        if number is not None and limit is not None and number > limit:
+            raise ConfigError(f"invalid [{section}] settings: {key} must be at most "
+                              f"{limit:,}, got {number:,}")
     elif isinstance(default, float):
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             try:
@@ -386,6 +405,30 @@ def load_toml(path: Path) -> dict:
                           f"{e.start}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"config file {path} is not valid TOML: nested too deeply") from None
+
+
+def check_file(path: Path, data: dict) -> None:
+    """Raises ConfigError naming `path` unless its settings (from load_toml) are valid.
+
+    The settings of a file are merged with --set overrides later; checking
+    the file's alone first lets the error say which file holds the bad one.
+    """
+    game = data.get("game", "tictactoe")
+    if not isinstance(game, str):
+        raise ConfigError(f"config file {path}: game must be a string, got {game!r}")
+    if "game" in data:
+        from games import GameError, get_game
+
+        try:
+            get_game(game)
+        except GameError as e:
+            raise ConfigError(f"config file {path}: {e}") from None
+    try:
+        merge(TrainConfig(game=game), data)
+    except ConfigError as e:
+        raise ConfigError(f"config file {path}: {e}") from None
 
 
 def preset(game: str, algo: str = "alphazero") -> TrainConfig:

@@ -177,6 +177,8 @@ def _train_settings(args) -> tuple[str | None, dict]:
     from selfplay import config as cfg
 
     toml = cfg.load_toml(Path(args.config)) if args.config else {}
+    if args.config:
+        cfg.check_file(Path(args.config), toml)
     sets = cfg.parse_overrides(args.set)
     named = {src: g for src, g in (("--game", args.game), ("--set game", sets.pop("game", None)),
                                    ("--config", toml.pop("game", None))) if g is not None}

@@ -150,13 +150,13 @@ _CHOICES = {"root_mode": ["puct", "gumbel"], "value_head": ["scalar", "wdl"],
             "address": ["", "auto", "10.0.0.5:6379"]}
 
 
-def _field_values(f, default):
+def _field_values(f, default, limit=cfg.MAX_SETTING):
     if f.name in _CHOICES:
         return st.sampled_from(_CHOICES[f.name])
     if isinstance(default, bool):
         return st.booleans()
     if isinstance(default, int):
-        return st.integers(1, 2**40)
+        return st.integers(1, limit)
     return st.floats(0, 1e9, allow_nan=False) | st.sampled_from([1e-12, 0.1, 2e-3, 1e300])
 
 
@@ -169,7 +169,9 @@ def configs(draw):
         base = getattr(defaults, section)
         names = [f for f in dataclasses.fields(cls)]
         chosen = draw(st.lists(st.sampled_from(names), unique_by=lambda f: f.name))
-        data[section] = {f.name: draw(_field_values(f, getattr(base, f.name))) for f in chosen}
+        data[section] = {f.name: draw(_field_values(
+            f, getattr(base, f.name), cfg.SIZE_LIMITS.get(f"{section}.{f.name}", cfg.MAX_SETTING)))
+            for f in chosen}
     return cfg.from_dict(data)
 
 
@@ -187,3 +189,34 @@ def test_actors_may_be_written_as_a_number_in_toml():
     assert config.run.actors == "2"
     with pytest.raises(cfg.ConfigError, match="search.root_mode must be str"):
         cfg.merge(cfg.TrainConfig(), {"search": {"root_mode": 2}})  # only actors takes numbers
+
+
+# --- files and sizes a user cannot mean (tests/reliability covers the CLI) ---------------
+
+@pytest.mark.parametrize("text, words", [
+    ("game = 5\n", "game must be a string, got 5"),
+    ('game = "tictactoc"\n', "unknown game 'tictactoc'"),
+    ("[learner]\nbogus = 1\n", "unknown config key learner.bogus"),
+    ("[learner]\nbatch_size = 4611686018427387904\n", "batch_size must be at most 65,536"),
+    ("a = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+])
+def test_a_config_files_errors_name_the_file(tmp_path, text, words):
+    path = tmp_path / "settings.toml"
+    path.write_text(text)
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.check_file(path, cfg.load_toml(path))
+    assert str(path) in str(err.value) and words in str(err.value)
+
+
+@pytest.mark.parametrize("item, limit", [
+    ("network.channels=100000", "4,096"), ("search.num_simulations=2000000", "1,000,000"),
+    ("replay.window_positions=4294967296", "2,147,483,647"),
+])
+def test_sizes_that_cannot_be_meant_are_refused(item, limit):
+    with pytest.raises(cfg.ConfigError, match=f"at most {limit}"):
+        cfg.merge(cfg.preset("tictactoe"), cfg.parse_overrides([item]))
+
+
+def test_the_seed_may_be_any_64_bit_integer():
+    config = cfg.merge(cfg.preset("tictactoe"), cfg.parse_overrides(["run.seed=9007199254740993"]))
+    assert config.run.seed == 9007199254740993
