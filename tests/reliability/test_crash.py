@@ -219,16 +219,22 @@ def _games(db: Path) -> dict[tuple[str, int], tuple]:
 
 
 def test_arena_tournament_survives_repeated_kill_9(tmp_path):
+    # A round robin of 8 checkpoints: 28 matches played one after another. The games
+    # of one match run in lockstep and finish within a few plies of each other, so a
+    # session killed at a random moment leaves most matches to the next one.
     seed = _seed()
     rng = random.Random(seed)
     run = tmp_path / "run"
-    for i, step in enumerate((0, 10)):
-        make_checkpoint(run / "checkpoints" / f"step-{step:08d}.safetensors", "tictactoe",
-                        seed=i, sims=2, step=step)
+    players = 8
+    for i in range(players):
+        make_checkpoint(run / "checkpoints" / f"step-{10 * i:08d}.safetensors", "tictactoe",
+                        seed=i, sims=2, step=10 * i)
     db = run / "arena.sqlite"
-    total = 100 * max(KILLS, 10)  # the arena stores games in bursts of about 60
-    cmd = [sys.executable, "-m", "tabula", "arena", str(run), "--games", str(total),
-           "--sims", "8", "--no-progress"]
+    per_match = max(10, 4 * KILLS)
+    matches = players * (players - 1) // 2
+    total = matches * per_match
+    cmd = [sys.executable, "-m", "tabula", "arena", str(run), "--round-robin", "--games",
+           str(per_match), "--sims", "2", "--no-progress"]
     seen: dict = {}
     for kill in range(KILLS):
         where = f"(arena kill {kill + 1} of {KILLS}; TABULA_KILL_SEED={seed})"
@@ -262,9 +268,12 @@ def test_arena_tournament_survives_repeated_kill_9(tmp_path):
     assert f"arena: {total - len(seen)} games played" in done.stdout, done.stdout
     games = _games(db)
     assert all(games[key] == game for key, game in seen.items())
-    assert sorted(idx for _, idx in games) == list(range(total))
+    keys = {key for key, _ in games}
+    assert len(keys) == matches
+    for key in keys:
+        assert sorted(idx for k, idx in games if k == key) == list(range(per_match)), key
     print(f"\narena: {KILLS} kill -9 survived (seed {seed}); {len(seen)} games stored before "
-          f"the last kill kept unchanged; {total} games, each index once")
+          f"the last kill kept unchanged; {total} games in {matches} matches, each index once")
 
 
 def test_a_second_trainer_on_the_same_run_is_refused_until_the_first_ends(tmp_path):
