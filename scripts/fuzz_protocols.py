@@ -9,14 +9,16 @@ overrides, TOML files, CLI argvs), but N Hypothesis examples per target from a
 seed (other inputs than the tests' derandomized ones), nothing shrunk, and a
 violation counted instead of stopping the run. Prints, per target: examples,
 inputs tried (lines, files or argvs), escapes (examples where a property failed:
-an exception, a malformed answer, a rejected command that changed the state)
-and seconds; then the first escapes of each target. Exit status 1 if any.
+an exception, a malformed answer, a rejected command that changed the state),
+seconds and the process's peak memory so far; then the first escapes of each
+target. Exit status 1 if any.
 Run from the repository root; each target works in its own temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -55,8 +57,10 @@ def fuzz(name: str, examples: int, run_seed: int) -> dict:
             with target.session():
                 run()
             seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return {"target": name, "examples": examples, "inputs": target.inputs,
-            "escapes": len(escapes), "seconds": seconds, "first": escapes[:SHOWN]}
+            "escapes": len(escapes), "seconds": seconds, "peak_mib": peak,
+            "first": escapes[:SHOWN]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,13 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or args.examples < 1:
         parser.error(f"unknown targets {unknown}" if unknown else "--examples must be >= 1")
     rows = []
-    print(f"{'target':<12} {'examples':>8} {'inputs':>8} {'escapes':>7} {'seconds':>8}",
-          flush=True)
+    print(f"{'target':<12} {'examples':>8} {'inputs':>8} {'escapes':>7} {'seconds':>8} "
+          f"{'peak MiB':>8}", flush=True)
     for name in names:
         row = fuzz(name, args.examples, args.seed)
         rows.append(row)
         print(f"{name:<12} {row['examples']:>8} {row['inputs']:>8} {row['escapes']:>7} "
-              f"{row['seconds']:>8.1f}", flush=True)
+              f"{row['seconds']:>8.1f} {row['peak_mib']:>8.0f}", flush=True)
     total = sum(r["escapes"] for r in rows)
     print(f"{'total':<12} {sum(r['examples'] for r in rows):>8} "
           f"{sum(r['inputs'] for r in rows):>8} {total:>7} "
