@@ -38,6 +38,8 @@ HOSTILE = HUGE + NUMBERS + NON_FINITE + UNICODE + CONTROL
 ENDINGS = ["", "", "\n", "\r\n", "\r", "\n\r", " \r\n", "\r\r\n", "\t", " "]
 IDS = ["1", "0", "42", "007", "-1", "1.5", "9" * 30, "\u0663"]
 OPS = ("drop", "dup", "swap", "replace", "insert", "cut", "join", "id", "long", "spaces")
+MAX_TOKENS = 10_000
+"""Most words the 'long' mutation makes of a line (a line of some 50-100 KB)."""
 RANDOM_CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.=:/#+"
                 "\x00\x01\x1b\x7f\t\r\u00e9\u00b2\u0663\u2028\ufeff\U0001f4a5")
 
@@ -105,8 +107,9 @@ def mutate(tokens: list[str], c: Chooser, pool: Sequence[str], max_ops: int = 4,
             tokens[i] = tokens[i] + c.pick(CONTROL + UNICODE) + c.pick(pool + tokens)
         elif op == "id":
             tokens.insert(0, c.pick(IDS))
-        elif op == "long":
-            tokens = tokens * c.number(min(50, max_repeat), max_repeat)
+        elif op == "long":  # capped: 'long' twice or thrice would multiply into gigabytes
+            times = c.number(min(50, max_repeat), max_repeat)
+            tokens = tokens * max(1, min(times, MAX_TOKENS // len(tokens)))
         else:  # spaces
             tokens[i] = tokens[i] + " " * c.number(1, 3000)
     return tokens
