@@ -28,6 +28,8 @@ PROTOCOL_VERSION = "2"
 ENGINE_NAME = "Tabula"
 STATUSES = ("alive", "dead", "seki")
 ANALYSIS_COMMANDS = ("lz-analyze", "kata-analyze")
+MAX_FIXED_HANDICAP = 9
+"""Most stones of GTP's fixed handicap placements (sec. 4.1.1)."""
 KGS_TIME_SYSTEMS = {"none": 0, "absolute": 1, "byoyomi": 3, "canadian": 3}
 """kgs-time_settings systems and how many numbers follow the name."""
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but tab
@@ -252,8 +254,12 @@ class GtpEngine:
         s = self.session
         if not s.empty():
             raise GtpError("board not empty")
+        if free and not 2 <= n < s.game.size * s.game.size:
+            raise GtpError("invalid number of stones")
         stones = None
-        for k in range(n, 1, -1) if free else (n,):  # free: fewer stones are allowed
+        # Free placement may put fewer stones than asked, and GTP's fixed placements
+        # stop at MAX_FIXED_HANDICAP: counting down from n itself could take hours.
+        for k in range(min(n, MAX_FIXED_HANDICAP), 1, -1) if free else (n,):
             try:
                 stones = list(s.game.fixed_handicap(k))
                 break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from tests.fuzz import strategies as S
 from tests.fuzz.base import Target, expect
 
+SLOW_ANSWER = 10.0
+"""Seconds within which every line is answered (searches are at most 16 simulations here)."""
 GTP_RESPONSE = re.compile(r"([=?])(\d*)(?: [^\n]*)?(?:\n[^\n]+)*\n\n")
 PRINTABLE_ASCII = re.compile(r"[\x20-\x7e\n]*")
 
@@ -73,13 +76,15 @@ class GtpSgfTarget(GtpTarget):
 
 
 def gtp_line(engine, line: str, context=None) -> str:
-    """Feeds one line to a GtpEngine and checks the answer (see the module docstring)."""
+    """Feeds one line to a GtpEngine and checks the answer (properties: tests/fuzz/targets.py)."""
     from arena.gtp import parse_line
 
     given = line if context is None else (context, line)
     parsed = parse_line(line)
     before = gtp_snapshot(engine)
+    start = time.perf_counter()
     answer = engine.handle(line)
+    expect(time.perf_counter() - start < SLOW_ANSWER, "a slow answer", given, answer)
     expect(isinstance(answer, str), "not a string", given, answer)
     if parsed is None:
         expect(answer == "", "an answer to a blank or comment line", given, answer)

@@ -166,6 +166,19 @@ def test_loadsgf_reads_only_regular_files_of_sane_size(gtp, tmp_path):
         assert reason in answers[0], answers
 
 
+@pytest.mark.parametrize("n, answer", [
+    ("12", "= C3 G7 C7 G3 C5 G5 E3 E7 E5"), ("80", "= C3 G7 C7 G3 C5 G5 E3 E7 E5"),
+    ("81", "? invalid number of stones"), ("1", "? invalid number of stones"),
+    ("2147483648", "? invalid number of stones"), ("9" * 25, "? invalid number of stones")])
+def test_place_free_handicap_of_many_stones_answers_at_once(gtp, n, answer):
+    """It counted down from n, trying each count: 2147483648 took an hour and a half,
+    9999999999999999999999999 for ever, the engine deaf meanwhile."""
+    engine = gtp.engine()
+    start = time.perf_counter()
+    assert engine.handle(f"place_free_handicap {n}") == answer + "\n\n"
+    assert time.perf_counter() - start < 1.0
+
+
 def test_responses_are_printable_ascii():
     from arena.gtp import response
 
