@@ -403,7 +403,7 @@ def load_toml(path: Path) -> dict:
     except UnicodeDecodeError as e:  # tomllib decodes the bytes itself
         raise ConfigError(f"config file {path} is not UTF-8 text: {e.reason} at byte "
                           f"{e.start}") from None
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:  # TOMLDecodeError, or int() of an integer of > 4300 digits
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively
         raise ConfigError(f"config file {path} is not valid TOML: nested too deeply") from None

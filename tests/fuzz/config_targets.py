@@ -134,7 +134,8 @@ def toml_files(draw) -> bytes:
         elif op == "value" and "=" in lines[i]:
             key = lines[i].split("=", 1)[0]
             lines[i] = key + "= " + draw(st.sampled_from(
-                ["nan", "inf", "-inf", "1e309", "-1", "0", "99999999999999999999", '"x"',
+                ["nan", "inf", "-inf", "1e309", "-1", "0", "99999999999999999999", "9" * 5000,
+                 '"x"',
                  "true", "[1, 2]", "{a = 1}", "1979-05-27", '"\\u0000"', '"a\\nb"', "3.5",
                  '"auto"', "'''x'''"]))
         else:

@@ -82,9 +82,11 @@ def test_values_config_toml_cannot_hold_are_config_errors(data, message):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"\x80[search]", "is not UTF-8 text"), (None, "is a directory")])
+    (b"\x80[search]", "is not UTF-8 text"), (None, "is a directory"),
+    (b"[muzero]\ntd_steps = " + b"9" * 5000 + b"\n", "is not valid TOML")])
 def test_load_toml_refuses_bytes_and_directories(tmp_path, content, message):
-    """tomllib's UnicodeDecodeError and IsADirectoryError were not ConfigErrors."""
+    """tomllib's UnicodeDecodeError, IsADirectoryError and the ValueError of int() of
+    more than 4300 digits were not ConfigErrors."""
     from selfplay import config as cfg
 
     path = tmp_path / "c.toml"
