@@ -98,11 +98,16 @@ class _Stop:
         self._previous: dict = {}
 
     def __enter__(self):
+        return self.install()
+
+    def install(self) -> "_Stop":
+        """Takes the signals (again: ray.init installs a SIGTERM handler that aborts)."""
         for sig in self.SIGNALS:
             try:
-                self._previous[sig] = signal.signal(sig, self._handle)
+                previous = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread
-                pass
+                continue
+            self._previous.setdefault(sig, previous)
         return self
 
     def _handle(self, signum, frame):
@@ -381,6 +386,7 @@ def _train_locked(config: cfg.TrainConfig, run_dir: Path, progress: bool) -> Sum
         log = bar.write if progress else print
         if config.run.backend == "ray" or resolve_actors(config.run.actors) > 0:
             pool = make_pool(run_dir, config, log)
+            stop.install()
         try:
             _train_loop(run, config, pool, summary, stop, bar, log, start)
         finally:
