@@ -91,8 +91,6 @@ class TextSession:
             action = self.state.text_to_action(text)
         except GameError as e:
             return f"{_one_line(e)} {HINT}"
-        except ValueError:  # a move parser let int() fail: '\u00b2'.isdigit() is true
-            return f"not a {self.game.info.name} move: {text!r} {HINT}"
         move_text = self.state.action_to_text(action)
         self.state.apply(action)
         lines = [f"you play {move_text}"]

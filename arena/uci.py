@@ -37,6 +37,7 @@ from typing import Callable, TextIO
 from arena.gtp_time import SimsRate
 from arena.uci_options import OPTIONS, UciError, defaults, find_option, make_player
 from arena.uci_search import SearchJob, parse_go, plan_search
+from games.base import parse_count
 
 ENGINE_NAME = "Tabula"
 ENGINE_AUTHOR = "the Tabula authors"
@@ -49,9 +50,6 @@ _QUOTE_CHARS = 200
 MAX_PERFT_DEPTH = 6
 """Deepest `go perft`: it runs in the input thread (stop and quit wait for it); depth 6
 from the start is 119 million leaves, minutes here, and every further ply ~30 times more."""
-MAX_FEN_COUNTER = 100_000
-"""FEN move counters must be below this (no game is that long; open_spiel reads int32)."""
-
 __all__ = ["ENGINE_NAME", "UciEngine", "run_uci"]
 
 
@@ -63,30 +61,6 @@ def _quote(text: str) -> str:
 def _one_line(error: BaseException) -> str:
     text = str(error).strip()
     return _quote(text.splitlines()[0]) if text else type(error).__name__
-
-
-def _number(text: str, limit: int) -> int | None:
-    """The value of `text` if it is ASCII digits and below `limit`, else None.
-
-    Not str.isdigit() and int(): '\u00b2'.isdigit() is true but int('\u00b2')
-    fails, and so does int() of more than 4300 digits.
-    """
-    if not (text.isascii() and text.isdigit()) or len(text) > len(str(limit)):
-        return None
-    value = int(text)
-    return value if value < limit else None
-
-
-def _check_counters(fen: str) -> None:
-    """UciError unless the FEN's move counters are ASCII numbers below MAX_FEN_COUNTER.
-
-    open_spiel reads them with C++ stoi: a bigger one failed as an IndexError
-    ('stoi'), reported as an internal error.
-    """
-    counters = fen.split()[4:6]
-    if len(counters) == 2 and None in [_number(c, MAX_FEN_COUNTER) for c in counters]:
-        raise UciError(f"bad FEN counters {' '.join(counters)!r}: expected a halfmove clock and "
-                       f"a fullmove number in ASCII digits, below {MAX_FEN_COUNTER}")
 
 
 def info_string(text: str) -> str:
@@ -242,8 +216,6 @@ class UciEngine:
             raise UciError(f"position: expected 'moves', got {rest[0]!r}")
         if fen is not None and len(fen.split()) == 4:  # EPD style: no move counters
             fen += " 0 1"
-        if fen is not None:
-            _check_counters(fen)
         try:
             state = self.game.new_initial_state(fen)
         except ValueError as e:  # GameError
@@ -315,7 +287,7 @@ class UciEngine:
         return board_text(self.state.fen())
 
     def _perft(self, args: list[str]) -> str:
-        depth = _number(args[0], 2**31) if len(args) == 1 else None
+        depth = parse_count(args[0], 2**31) if len(args) == 1 else None
         if depth is None or depth < 1:
             raise UciError("usage: go perft DEPTH (DEPTH >= 1)")
         if depth > MAX_PERFT_DEPTH:

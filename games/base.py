@@ -30,6 +30,20 @@ class GameError(ValueError):
     """Bad input about a game: unknown name, illegal or malformed move."""
 
 
+def parse_count(text: str, limit: int = 2**31) -> int | None:
+    """The value of `text` if it is ASCII digits (no sign) below `limit`, else None.
+
+    For move ids, board sizes and counters typed by users. Not str.isdigit()
+    then int(): '\u00b2'.isdigit() is true but int('\u00b2') raises, and int()
+    of more than 4300 digits raises too.
+    """
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(limit)):
+        return None
+    value = int(digits)
+    return value if value < limit else None
+
+
 @dataclass(frozen=True)
 class GameInfo:
     """Facts about a game, declared once."""

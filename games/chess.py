@@ -43,7 +43,7 @@ import numpy as np
 import pyspiel
 import pyspiel.chess as spiel_chess
 
-from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State
+from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State, parse_count
 from games.chess_planes import (
     HISTORY,
     NUM_PLANES,
@@ -302,8 +302,8 @@ class ChessState:
         """
         t = str(text).strip()
         if t.isdigit():
-            action = int(t)
-            if 0 <= action < NUM_ACTIONS and self._legal()[action]:
+            action = parse_count(t, NUM_ACTIONS)
+            if action is not None and self._legal()[action]:
                 return action
             raise GameError(self._illegal_message(t))
         if UCI_MOVE.fullmatch(t):

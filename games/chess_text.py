@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from games.base import GameError
+from games.base import GameError, parse_count
 
 FILES = "abcdefgh"
 START_FEN = "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"
@@ -90,6 +90,11 @@ def is_attacked(board: list[str], square: int, by_white: bool) -> bool:
     return False
 
 
+MAX_FEN_COUNTER = 100_000
+"""FEN move counters must be below this: no game is that long, and open_spiel reads
+them with C++ stoi (int32), which failed on bigger ones as an internal error."""
+
+
 def normalize_fen(fen: str) -> str:
     """Checks a FEN and returns it with single spaces (4-field EPD gets ' 0 1').
 
@@ -121,9 +126,11 @@ def normalize_fen(fen: str) -> str:
         raise GameError("bad FEN position: the side not to move is in check")
     _check_castling(board, castling)
     _check_en_passant(board, side, ep)
-    if not halfmove.isdigit() or not fullmove.isdigit() or int(fullmove) < 1:
+    clock, number = (parse_count(c, MAX_FEN_COUNTER) for c in (halfmove, fullmove))
+    if clock is None or number is None or number < 1:
         raise GameError(f"bad FEN counters {halfmove!r} {fullmove!r}: expected a halfmove "
-                        "clock >= 0 and a fullmove number >= 1")
+                        f"clock >= 0 and a fullmove number >= 1, in ASCII digits, below "
+                        f"{MAX_FEN_COUNTER}")
     return " ".join(fields)
 
 

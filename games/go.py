@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 import pyspiel
 
-from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State
+from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State, parse_count
 from games.go_kernels import (  # noqa: F401 - play_stone re-exported, as before the split
     analyse_moves,
     area_counts,
@@ -311,9 +311,10 @@ def go19() -> GoGame:
 
 def go_family(rest: str) -> GoGame:
     """'go/<size>' with komi 7.5, e.g. get_game('go/7')."""
-    if not rest.isdigit():
+    size = parse_count(rest, 1000)
+    if size is None:
         raise GameError(f"bad Go game name 'go/{rest}': expected 'go/<size>', e.g. 'go/7'")
-    return GoGame(int(rest), 7.5, name=f"go/{rest}")
+    return GoGame(size, 7.5, name=f"go/{rest}")
 
 
 class GoState:
@@ -456,7 +457,13 @@ class GoState:
     def text_to_action(self, text: str) -> int:
         """A GTP vertex (or an action id) of a legal move; GameError if malformed or illegal."""
         t = str(text).strip()
-        action = int(t) if t.isdigit() else self.game.vertex_to_action(t)
+        if t.isdigit():  # an action id
+            action = parse_count(t, self.game.info.num_actions)
+            if action is None:
+                raise GameError(f"{self.game.info.name}: action {t!r} out of range "
+                                f"[0, {self.game.info.num_actions})")
+        else:
+            action = self.game.vertex_to_action(t)
         if not 0 <= action < self.game.info.num_actions or not self._legal()[action]:
             raise GameError(self._illegal_message(action, t))
         return action

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 import pyspiel
 
-from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State
+from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State, parse_count
 
 
 class SpielGame:
@@ -114,8 +114,12 @@ class SpielGame:
         Default: an action id, or open_spiel's text of a legal move.
         """
         text = text.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
+        if text.lstrip("-").isdigit():  # an action id
+            action = parse_count(text, self.info.num_actions)
+            if action is None:
+                raise GameError(f"{self.info.name}: action {text!r} out of range "
+                                f"[0, {self.info.num_actions})")
+            return action
         for action in spiel_state.legal_actions():
             if self.action_text(spiel_state, action).lower() == text.lower():
                 return action
