@@ -136,9 +136,8 @@ class LocalPool:
 
     def start(self, resume_index: int) -> None:
         """Starts the actors (and the inference server), after the first checkpoint exists."""
+        # A killed actor's half writes were deleted by selfplay.run.remove_stale_temps.
         (self.run_dir / INCOMING).mkdir(exist_ok=True)
-        for tmp in (self.run_dir / INCOMING).glob(".*.tmp"):  # a killed actor's half write
-            tmp.unlink(missing_ok=True)
         self.resume_index = resume_index
         if self.config.run.inference_server:
             self._start_server()
