@@ -113,7 +113,7 @@ def test_flips_give_both_outcomes_where_the_format_has_no_checksum(sweep):
 
 def test_the_run_fails_when_a_loader_misbehaves(workspace, monkeypatch):
     """The harness itself: a loader that raises KeyError, hangs or writes a neighbour fails."""
-    monkeypatch.setattr(hf, "TIME_LIMIT_S", 0.2)
+    monkeypatch.setattr(hf.runner, "TIME_LIMIT_S", 0.2)  # where run_case reads it
     root, loaders, _ = workspace
     base = loaders["shard/read_shard"]
     junk = hf.Case("junk", b"junk", "garbage")
