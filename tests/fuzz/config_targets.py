@@ -80,6 +80,20 @@ def check_config_round_trip(config, given) -> None:
     expect(cfg.to_toml(again) == text, "config.toml is not stable", given, text)
 
 
+def check_merged(build, given) -> None:
+    """build() gives a config (then it must round-trip) or a one-line ConfigError."""
+    from selfplay import config as cfg
+
+    try:
+        config = build()
+    except cfg.ConfigError as e:
+        expect("\n" not in str(e), "a ConfigError of several lines", given, str(e))
+        return
+    except Exception as e:
+        raise Violation(f"{type(e).__name__}: {e}\n  input: {given!r}") from e
+    check_config_round_trip(config, given)
+
+
 class ConfigTarget(Target):
     """parse_overrides + merge over the tictactoe preset, then the TOML round trip."""
 
@@ -95,14 +109,7 @@ class ConfigTarget(Target):
         from selfplay import config as cfg
 
         self.inputs += 1
-        try:
-            config = cfg.merge(self.base, cfg.parse_overrides(items))
-        except cfg.ConfigError as e:
-            expect("\n" not in str(e), "a ConfigError of several lines", items, str(e))
-            return
-        except Exception as e:
-            raise Violation(f"{type(e).__name__}: {e}\n  input: {items!r}") from e
-        check_config_round_trip(config, items)
+        check_merged(lambda: cfg.merge(self.base, cfg.parse_overrides(items)), items)
 
 
 def _preset_texts() -> list[str]:
@@ -164,11 +171,4 @@ class TomlTarget(Target):
         self.inputs += 1
         path = Path("fuzz.toml")
         path.write_bytes(data)
-        try:
-            config = cfg.merge(self.base, cfg.load_toml(path))
-        except cfg.ConfigError as e:
-            expect("\n" not in str(e), "a ConfigError of several lines", data, str(e))
-            return
-        except Exception as e:
-            raise Violation(f"{type(e).__name__}: {e}\n  input: {data!r}") from e
-        check_config_round_trip(config, data)
+        check_merged(lambda: cfg.merge(self.base, cfg.load_toml(path)), data)
