@@ -13,6 +13,11 @@ Answers beyond the UCI standard:
     Following the spec, unknown words before a known command are skipped
     ("joho isready" answers readyok). `debug` and `register` are accepted and
     change nothing.
+  * Every `go` (but a perft) gets exactly one bestmove, as from Stockfish: a
+    bad or unknown argument is named in an `info string` and ignored, a `go`
+    while searching lets a search with limits finish, or stops an infinite or
+    pondering one, first (that search answers its own bestmove), and a
+    malformed `go perft` searches instead.
   * `go` before any `position` searches the start position (and says so).
   * `go` in a finished game answers `bestmove 0000` after an info string. A
     game over only by a claimable draw (threefold repetition, fifty moves) is
@@ -233,14 +238,34 @@ class UciEngine:
         return ""
 
     def _go(self, args: list[str]) -> str:
-        if args and args[0] == "perft":
-            return self._perft(args[1:])
-        if self._searching():
-            raise UciError("already searching (send stop first)")
-        if self.job is not None:
-            self.job.join()  # it has answered: only its last line may be on its way
-        limits = parse_go(args)
+        """Every `go` but a perft is answered by exactly one bestmove, Stockfish-like:
+        what cannot be read is named in an info string and ignored, a running search
+        is stopped first (its own bestmove comes before), a finished game gets 0000."""
         notes = []
+        if args[:1] == ["perft"]:
+            depth = self._perft_depth(args[1:])
+            if isinstance(depth, int):
+                return self._perft(depth)
+            notes.append(f"{depth}; searching instead")
+            args = []
+        job = self.job
+        if job is not None and job.running() and (job.plan.infinite or job.pondering):
+            self.emit(info_string("go while searching: the running search is stopped "
+                                  "first").rstrip("\n"))
+            job.stop()
+        if job is not None:
+            job.join()  # it has answered (or does now): one bestmove per go
+        try:
+            return self._start_search(args, notes)
+        except Exception as e:  # a bug of ours still owes the GUI its bestmove
+            traceback.print_exc(file=sys.stderr)
+            legal = self.state.legal_moves_uci() if not self.state.is_terminal() else []
+            return (info_string(f"internal error: {type(e).__name__}: {_one_line(e)}")
+                    + f"bestmove {legal[0] if legal else '0000'}\n")
+
+    def _start_search(self, args: list[str], notes: list[str]) -> str:
+        limits = parse_go(args)
+        notes += list(limits.ignored)
         if not self.position_given:
             notes.append("no position given: searching the start position")
         if limits.searchmoves:
@@ -286,13 +311,18 @@ class UciEngine:
     def _d(self, args: list[str]) -> str:
         return board_text(self.state.fen())
 
-    def _perft(self, args: list[str]) -> str:
+    @staticmethod
+    def _perft_depth(args: list[str]) -> int | str:
+        """The depth of `go perft DEPTH`, or why it cannot be run."""
         depth = parse_count(args[0], 2**31) if len(args) == 1 else None
         if depth is None or depth < 1:
-            raise UciError("usage: go perft DEPTH (DEPTH >= 1)")
+            return "usage: go perft DEPTH (DEPTH >= 1)"
         if depth > MAX_PERFT_DEPTH:
-            raise UciError(f"go perft {depth}: at most depth {MAX_PERFT_DEPTH} (it cannot be "
-                           "stopped)")
+            return (f"go perft {depth}: at most depth {MAX_PERFT_DEPTH} (it cannot be "
+                    "stopped)")
+        return depth
+
+    def _perft(self, depth: int) -> str:
         counts = self.state.divide(depth)
         lines = [f"{move}: {n}" for move, n in sorted(counts.items())]
         return "\n".join(lines + ["", f"Nodes searched: {sum(counts.values())}", ""]) + "\n"

@@ -28,6 +28,7 @@ the engine reports the most drawish split with the same expected score
 from __future__ import annotations
 
 import math
+import re
 import sys
 import threading
 import time
@@ -38,7 +39,6 @@ from typing import Callable
 import numpy as np
 
 from arena.gtp_time import SAFETY_FRACTION, SimsRate
-from arena.uci_options import UciError
 
 FIRST_SIMS = 1
 """The first search of every `go`: one simulation, the network's favourite move; it
@@ -78,11 +78,32 @@ class GoLimits:
     infinite: bool = False
     ponder: bool = False
     searchmoves: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    """What could not be read, each as a short phrase for an `info string`."""
+
+
+_NUMBER = re.compile(r"-?[0-9]{1,18}")
+"""A `go` number: ASCII digits (int() also takes '\u0663', '1_000' and ' 7'), at most 18."""
+
+
+def _go_value(key: str, word: str) -> int | str:
+    """The value of `go KEY WORD`, or why it is ignored."""
+    if not _NUMBER.fullmatch(word):
+        return f"go {key} needs an integer, not {word[:40]!r}"
+    value = int(word)
+    if value < 0 and key not in ("wtime", "btime"):  # a GUI may report an overdrawn clock
+        return f"go {key} must not be negative, got {value}"
+    if key in ("movestogo", "nodes", "depth", "mate", "movetime") and value == 0:
+        return f"go {key} must be positive"
+    return value
 
 
 def parse_go(args: list[str]) -> GoLimits:
-    """GoLimits of `go`'s arguments; UciError for a bad value or an unknown word."""
+    """GoLimits of `go`'s arguments. Never raises: like Stockfish, what cannot be read
+    is skipped (a bad value, a key without one, an unknown word) and named in `ignored`,
+    so that every `go` still searches and answers bestmove."""
     limits = GoLimits()
+    ignored = []
     i = 0
     while i < len(args):
         key = args[i]
@@ -96,20 +117,18 @@ def parse_go(args: list[str]) -> GoLimits:
                 i += 1
             limits.searchmoves = tuple(moves)
         elif key in _INT_KEYS:
-            if i >= len(args):
-                raise UciError(f"go {key} needs a number")
-            try:
-                value = int(args[i])
-            except ValueError:
-                raise UciError(f"go {key} needs an integer, not {args[i]!r}") from None
+            if i >= len(args) or args[i] in _INT_KEYS + _FLAGS + ("searchmoves",):
+                ignored.append(f"go {key} needs a number")
+                continue
+            value = _go_value(key, args[i])
             i += 1
-            if value < 0 and key not in ("wtime", "btime"):  # a GUI may report an overdrawn clock
-                raise UciError(f"go {key} must not be negative, got {value}")
-            if key in ("movestogo", "nodes", "depth", "mate", "movetime") and value == 0:
-                raise UciError(f"go {key} must be positive")
-            setattr(limits, key, value)
+            if isinstance(value, str):
+                ignored.append(value)
+            else:
+                setattr(limits, key, value)
         else:
-            raise UciError(f"unknown go parameter {key!r}")
+            ignored.append(f"unknown go parameter {key[:40]!r}")
+    limits.ignored = tuple(ignored)
     return limits
 
 
@@ -319,6 +338,9 @@ class SearchJob:
         done, cap = self.best.sims, self._cap()
         if done >= cap:
             return None
+        if (self.deadline is not None and not self._open_ended()
+                and time.monotonic() >= self.deadline):
+            return None  # else a search abandoned for lateness would be started again
         if not self.plan.grow:
             return cap
         sims = min(max(GROWN_SIMS, 2 * done), cap)

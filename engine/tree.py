@@ -74,6 +74,17 @@ class Tree(NamedTuple):
         return self.prior.shape[2]
 
 
+NODE_BYTES = 34
+"""Bytes of one node's scalar fields (visit, virtual, value_sum, raw_value, reward,
+parent, action, expanded, terminal)."""
+
+
+def tree_bytes(batch_size: int, capacity: int, num_actions: int) -> int:
+    """Bytes `new_tree(batch_size, capacity, num_actions)` allocates (prior and children
+    take 8 bytes per node and action; the rest is per node or per tree)."""
+    return batch_size * (capacity * (NODE_BYTES + 8 * num_actions) + 4 * num_actions + 12)
+
+
 def new_tree(batch_size: int, capacity: int, num_actions: int,
              value_bounds: tuple[float, float] | None = (-1.0, 1.0)) -> Tree:
     """Allocates B empty trees.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -42,8 +43,15 @@ def uci_command(line: str) -> tuple[str | None, list[str]]:
     return None, words
 
 
+TAME_NODES = 64
+"""`go nodes N` and `go depth D` ask for at most this many simulations in the fuzz: a
+search of thousands (up to the tree's memory cap) is slow, not wrong, and a `go`
+waits for a search with limits to finish."""
+
+
 def tame_uci(line: str) -> str:
-    """`line`, with a deep `go perft N` (slow, not wrong) asking for depth 3 instead."""
+    """`line`, with a deep `go perft N` (slow, not wrong) asking for depth 3 instead, and
+    a big `go nodes`/`go depth` for TAME_NODES simulations."""
     from arena.uci import MAX_PERFT_DEPTH
 
     command, args = uci_command(line)
@@ -51,6 +59,17 @@ def tame_uci(line: str) -> str:
             and args[1].isdigit() and len(args[1]) <= 4
             and SLOW_PERFT <= int(args[1]) <= MAX_PERFT_DEPTH):
         return "go perft 3"
+    if command == "go" and ("nodes" in args or "depth" in args):
+        words = line.split(" ")
+        for i in range(len(words) - 1):
+            value = words[i + 1]
+            number = re.fullmatch(r"[0-9]+", value) and (10**6 if len(value) > 6
+                                                         else int(value))
+            if words[i] == "nodes" and number and number > TAME_NODES:
+                words[i + 1] = str(TAME_NODES)
+            elif words[i] == "depth" and number and number > 6:
+                words[i + 1] = "6"
+        return " ".join(words)
     return line
 
 
@@ -111,14 +130,47 @@ _DEPTHS = st.sampled_from(["1", "2", "0", "-1", "7", "99999999999", "\u00b2", "3
 
 
 def uci_sessions():
+    """Sessions of (line, stop): after a line with stop, a search it started is stopped
+    at once; otherwise it may still run when the next line (a `go` too) arrives."""
     corpus = S.lines(S.uci_corpus(), S.UCI_WORDS)
     line = st.one_of(corpus, corpus, fen_lines(), fen_lines(), _NOISE,
                      _DEPTHS.map(lambda depth: f"go perft {depth}"))
-    return st.lists(line, min_size=5, max_size=10)
+    return st.lists(st.tuples(line, st.booleans()), min_size=5, max_size=10)
+
+
+def searching_go(command: str | None, args: list[str]) -> bool:
+    """Whether the line is a `go` that must be answered by one bestmove: every go but a
+    perft of depth 1..MAX_PERFT_DEPTH (which prints perft lines instead)."""
+    from arena.uci import MAX_PERFT_DEPTH
+
+    if command != "go":
+        return False
+    perft = (args[:1] == ["perft"] and len(args) == 2 and args[1].isascii()
+             and args[1].isdigit() and len(args[1]) <= 4
+             and 1 <= int(args[1]) <= MAX_PERFT_DEPTH)
+    return not perft
+
+
+class Bestmoves:
+    """The engine's emit: keeps the lines of the current input line, counts bestmoves."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        with self.lock:
+            self.lines.append(line)
+            self.count += line.startswith("bestmove")
 
 
 class UciTarget(Target):
-    """UciEngine.handle over sessions of lines, each on a fresh engine (uniform, Nodes 2)."""
+    """UciEngine.handle over sessions of lines, each on a fresh engine (uniform, Nodes 2).
+
+    Besides each answer's form: every `go` but a perft gets exactly one bestmove, from
+    its own search or at once (a finished game), also when it arrives while another
+    search runs; counted over the whole session, after it is stopped."""
 
     name = "uci"
     inputs_strategy = staticmethod(uci_sessions)
@@ -128,26 +180,36 @@ class UciTarget(Target):
 
         self.game = get_game("chess")
 
-    def check(self, lines: list[str]) -> None:
+    def check(self, session: list[tuple[str, bool]]) -> None:
         from arena.uci import UciEngine
 
-        emitted: list[str] = []
-        engine = UciEngine(self.game, emitted.append, {"Nodes": 2})
+        out = Bestmoves()
+        engine = UciEngine(self.game, out, {"Nodes": 2})
+        gos = 0
         try:
-            for line in lines:
+            for line, stop in session:
                 self.inputs += 1
-                uci_line(engine, tame_uci(line), emitted)
+                line = tame_uci(line)
+                gos += searching_go(*uci_command(line))
+                answer = uci_line(engine, line, out, stop)
+                out.count += sum(a.startswith("bestmove") for a in answer.splitlines())
+                expect(out.count <= gos, "more bestmoves than searching gos", line,
+                       (answer, out.lines))
         finally:
             if engine.job is not None:
                 engine.job.stop()
                 engine.job.join(30)
+        expect(out.count == gos, f"{gos} searching gos, {out.count} bestmoves",
+               [line for line, _ in session], out.lines)
 
 
-def uci_line(engine, line: str, emitted: list[str]) -> str:
-    """Feeds one line to a UciEngine and checks its answer and its search's output."""
+def uci_line(engine, line: str, out: Bestmoves, stop: bool = True) -> str:
+    """Feeds one line to a UciEngine and checks its answer and, with `stop`, the output
+    of a search it started (stopped at once)."""
     command, args = uci_command(line)
     before, job = uci_snapshot(engine), engine.job
-    emitted.clear()
+    with out.lock:
+        out.lines.clear()
     answer = engine.handle(line)
     expect(isinstance(answer, str), "not a string", line, answer)
     expect(answer == "" or answer.endswith("\n"), "an unfinished line", line, answer)
@@ -160,20 +222,22 @@ def uci_line(engine, line: str, emitted: list[str]) -> str:
     if error or command is None:
         expect(uci_snapshot(engine) == before, "a rejected command changed the engine",
                line, answer)
-    if engine.job is not job:  # a search started: stop it, it must answer
+    if engine.job is not job and stop:  # a search started: stop it, it must answer
         new = engine.job
         new.stop()
         new.join(30)
-        expect(not new.thread.is_alive(), "the search did not stop", line, emitted)
-    bad = uci_answer_ok(None, [], "\n".join(emitted))
-    expect(bad is None, f"the search wrote a bad line: {bad!r}", line, emitted)
-    if engine.job is not job:
+        expect(not new.thread.is_alive(), "the search did not stop", line, out.lines)
+        emitted = list(out.lines)
         bests = [e for e in emitted if e.startswith("bestmove")]
-        expect(len(bests) == 1 and emitted[-1] == bests[0], "not one final bestmove",
+        expect(len(bests) >= 1 and emitted[-1] == bests[-1], "no final bestmove",
                line, emitted)
-        move = bests[0].split()[1]
-        expect(move == "0000" or move in engine.job.state.legal_moves_uci(),
+        move = bests[-1].split()[1]
+        expect(move == "0000" or move in new.state.legal_moves_uci(),
                "an illegal bestmove", line, emitted)
+    with out.lock:
+        emitted = list(out.lines)
+    bad = uci_answer_ok(None, [], "\n".join(emitted))
+    expect(bad is None, f"a search wrote a bad line: {bad!r}", line, emitted)
     if engine.done:
         expect(command == "quit", "done without quit", line, answer)
         engine.done = False
