@@ -76,15 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or args.examples < 1:
         parser.error(f"unknown targets {unknown}" if unknown else "--examples must be >= 1")
     rows = []
-    print(f"{'target':<12} {'examples':>8} {'inputs':>8} {'escapes':>7} {'seconds':>8} "
+    print(f"{'target':<18} {'examples':>8} {'inputs':>8} {'escapes':>7} {'seconds':>8} "
           f"{'peak MiB':>8}", flush=True)
     for name in names:
         row = fuzz(name, args.examples, args.seed)
         rows.append(row)
-        print(f"{name:<12} {row['examples']:>8} {row['inputs']:>8} {row['escapes']:>7} "
+        print(f"{name:<18} {row['examples']:>8} {row['inputs']:>8} {row['escapes']:>7} "
               f"{row['seconds']:>8.1f} {row['peak_mib']:>8.0f}", flush=True)
     total = sum(r["escapes"] for r in rows)
-    print(f"{'total':<12} {sum(r['examples'] for r in rows):>8} "
+    print(f"{'total':<18} {sum(r['examples'] for r in rows):>8} "
           f"{sum(r['inputs'] for r in rows):>8} {total:>7} "
           f"{sum(r['seconds'] for r in rows):>8.1f}")
     for row in rows:

@@ -21,6 +21,9 @@ Properties:
         characters; a rejected move is one line and changes nothing.
   config  parse_overrides, merge and load_toml raise only ConfigError; an accepted
         configuration is written as TOML that reads back to the same configuration.
+  analysis  one strict JSON object per query line, in order; the id echoed when valid,
+        else null; a query of valid parts answered, one with a hostile part refused; an
+        answer's move legal (tests/fuzz/analysis_targets.py).
   CLI   main(argv) returns or exits with 0 or 2; with 2 the reason is the last line on
         stderr, 'tabula...: error: ...', after at most argparse's usage lines, and
         there is no traceback. The commands' long-running parts (training, the
@@ -29,6 +32,7 @@ Properties:
 
 from __future__ import annotations
 
+from tests.fuzz.analysis_targets import ANALYSIS_TARGETS
 from tests.fuzz.base import Target, Violation, working_directory
 from tests.fuzz.cli_targets import CliTarget
 from tests.fuzz.config_targets import ConfigTarget, TomlTarget
@@ -38,7 +42,7 @@ from tests.fuzz.uci_targets import UciTarget
 
 TARGETS: dict[str, type[Target]] = {
     "gtp": GtpTarget, "gtp-sgf": GtpSgfTarget, "uci": UciTarget, "text": TextTarget,
-    "config": ConfigTarget, "toml": TomlTarget, "cli": CliTarget}
+    "config": ConfigTarget, "toml": TomlTarget, "cli": CliTarget, **ANALYSIS_TARGETS}
 """Every target by its name in scripts/fuzz_protocols.py."""
 
 __all__ = ["TARGETS", "Target", "Violation", "working_directory"]
