@@ -194,7 +194,7 @@ def test_new_weights_from_poll_change_answers(direct):
         logits, _ = client.evaluate(obs, mask)
         np.testing.assert_array_equal(logits, old_logits)
         assert srv.stats()["reloads"] == 0
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a hang guard, not a speed
         while not np.array_equal(logits, new_logits):
             assert time.monotonic() < deadline, "the new weights never arrived"
             logits, value = client.evaluate(obs, mask)

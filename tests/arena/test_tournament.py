@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +20,9 @@ from arena.results import ResultsDB
 from arena.tournament import (Tournament, gauntlet_pairings, match_key,
                               round_robin_pairings)
 from tests.conftest import REPO, make_checkpoint
+from tests.guards import hang_guard
+
+GATED = Path(__file__).parent / "gated_arena.py"
 
 
 def _run(tmp_path: Path, game: str = "tictactoe", steps=(0, 10, 20)) -> Path:
@@ -153,36 +157,50 @@ def test_cli_refuses_a_newer_database_and_keeps_it(tabula, tmp_path):
 
 
 def test_a_killed_tournament_loses_no_game_and_resumes(tmp_path):
+    """kill -9 while games are in flight: the database stays whole, the stored games stay,
+    and the same command completes only the missing ones. The arena stores through a gate
+    (tests/arena/gated_arena.py): at most `allowed` games, so a fast machine cannot finish
+    the tournament before the kill, and a slow one is simply waited for."""
+    from tests.arena.gated_arena import open_gate
+
     run = _run(tmp_path, steps=(0, 10))
     db_path = run / "arena.sqlite"
-    cmd = [sys.executable, "-m", "tabula", "arena", str(run), "--games", "200", "--sims", "2",
-           "--no-progress"]
-    child = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    stored = 0
-    while time.time() < deadline and child.poll() is None:
-        time.sleep(0.2)
-        if db_path.exists():
-            try:
-                with sqlite3.connect(db_path, timeout=5) as conn:
-                    stored = conn.execute("select count(*) from games").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-            if stored >= 10:
-                break
+    gate = tmp_path / "gate"
+    args = ["arena", str(run), "--games", "200", "--sims", "2", "--no-progress"]
+    rng = random.Random()
+    low, allowed = 10, 10 + rng.randint(1, 20)
+    open_gate(gate, allowed)
+    child = subprocess.Popen([sys.executable, str(GATED), str(gate), *args], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with hang_guard(what=f"the arena storing {low} games"):
+        while _stored(db_path) < low:  # then up to `allowed`: playing, writing, or gated
+            assert child.poll() is None, child.stderr.read().decode()
+            time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.2))
     assert child.poll() is None, child.stderr.read().decode()
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
         kept = conn.execute("select count(*) from games").fetchone()[0]
-    assert 10 <= kept < 200
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert low <= kept <= allowed
+    done = subprocess.run([sys.executable, "-m", "tabula", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"arena: {200 - kept} games played" in done.stdout
     with sqlite3.connect(db_path) as conn:
         rows = conn.execute("select idx from games").fetchall()
     assert sorted(i for (i,) in rows) == list(range(200))
+
+
+def _stored(db_path: Path) -> int:
+    if not db_path.exists():  # connecting would create it
+        return 0
+    try:
+        with sqlite3.connect(db_path, timeout=5) as conn:
+            return conn.execute("select count(*) from games").fetchone()[0]
+    except sqlite3.Error:  # not created yet, or no table yet
+        return 0
 
 
 PGN = """[Event "t"]

@@ -22,8 +22,9 @@ from tests.conftest import REPO, make_checkpoint
 DATA = Path(__file__).parent / "data" / "uci"
 STARTUP = 60.0
 """Seconds allowed for the engine's first answer (imports, kernel loading)."""
-STOP_BOUND = 0.5
-"""Seconds allowed from `stop` to bestmove (the engine aims at 0.2; generous for CI)."""
+HANG = 60.0
+"""Seconds after which a missing answer is a hang, not slowness (tests assert behaviour;
+speeds are `tabula bench uci`'s)."""
 STOCKFISH = shutil.which("stockfish") or shutil.which("stockfish", path="/usr/games")
 KIWIPETE = "r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1"
 FOOLS_MATE = "f2f3 e7e5 g2g4 d8h4"
@@ -158,26 +159,23 @@ def test_user_errors_exit_2(tabula):
 # Live session ----------------------------------------------------------------------
 
 def test_stop_isready_and_info_while_searching(engine):
-    """`go infinite`: info lines at least once a second, readyok while searching,
-    bestmove only after `stop` and within STOP_BOUND of it."""
+    """`go infinite`: info lines while it thinks, readyok while searching, bestmove
+    only after `stop`. (How soon after stop is a speed: `tabula bench uci` measures it.)"""
     engine.send("position startpos moves e2e4")
-    start = engine.send("go infinite")
-    time.sleep(1.0)
-    asked = engine.send("isready")
-    lines = engine.until("readyok", timeout=5)
-    assert lines[-1][0] - asked < STOP_BOUND
-    time.sleep(1.5)
-    stopped = engine.send("stop")
-    lines += engine.until("bestmove", timeout=5)
-    latency = lines[-1][0] - stopped
-    print(f"\nstop -> bestmove latency: {1000 * latency:.1f} ms")
-    assert latency < STOP_BOUND, latency
+    engine.send("go infinite")
+    lines = engine.until("info", timeout=HANG)
+    engine.send("isready")
+    lines += engine.until("readyok", timeout=HANG)
+    while sum(line.startswith("info depth") for _, line in lines) < 3:  # it goes on
+        lines.append(engine.line(timeout=HANG))
+    engine.send("stop")
+    lines += engine.until("bestmove", timeout=HANG)
     assert all(not line.startswith("bestmove") for _, line in lines[:-1])
-    infos = [(t, line) for t, line in lines if line.startswith("info depth")]
-    stamps = [start] + [t for t, _ in infos] + [stopped]
-    assert max(b - a for a, b in zip(stamps, stamps[1:])) < 1.5, stamps
-    assert infos[-1][0] <= lines[-1][0] and "pv" in infos[-1][1]
-    fields = infos[-1][1].split()
+    infos = [line for _, line in lines if line.startswith("info depth")]
+    depths = [int(line.split()[2]) for line in infos]
+    assert depths == sorted(depths) and depths[-1] > depths[0], infos
+    assert "pv" in infos[-1]
+    fields = infos[-1].split()
     for key in ("depth", "seldepth", "time", "nodes", "nps", "score"):
         assert key in fields
     assert fields[fields.index("score") + 1] == "cp"
@@ -185,39 +183,37 @@ def test_stop_isready_and_info_while_searching(engine):
 
 
 def test_ponder_then_ponderhit_or_stop(engine):
+    """Pondering is infinite until ponderhit (then the clock's plan: bestmove without
+    stop) or stop."""
     engine.send("position startpos moves e2e4 e7e5")
     engine.send("go ponder wtime 6000 btime 6000")
+    lines = engine.until("info", timeout=HANG)
     assert not any(line.startswith("bestmove") for line in engine.quiet(0.6))
-    hit = engine.send("ponderhit")
-    lines = engine.until("bestmove", timeout=10)
-    assert lines[-1][0] - hit < 2.0  # 6 s / 30 moves - overhead
+    engine.send("ponderhit")
+    lines = engine.until("bestmove", timeout=HANG)  # by itself: 6 s / 30 moves - overhead
     assert _legal("e2e4 e7e5", _bestmove(lines))
     engine.send("go ponder wtime 6000 btime 6000")
-    time.sleep(0.3)
-    stopped = engine.send("stop")
-    lines = engine.until("bestmove", timeout=5)
-    assert lines[-1][0] - stopped < STOP_BOUND
+    engine.until("info", timeout=HANG)
+    engine.send("stop")
+    lines = engine.until("bestmove", timeout=HANG)
     assert _legal("e2e4 e7e5", _bestmove(lines))
 
 
 def test_clock_and_movetime(engine):
+    """Timed searches answer by themselves (no stop), and use the time: past the first
+    search of 1 simulation (2 positions). How close to the budget they answer is a
+    speed: `tabula bench uci` measures it."""
     engine.send("setoption name Nodes value 0")  # no cap: the clock decides
     try:
         engine.send("position startpos")
-        sent = engine.send("go movetime 400")
-        lines = engine.until("bestmove", timeout=10)
-        # 400 ms minus the 100 ms overhead. The engine never starts a search it
-        # predicts will not finish, and each is 1.5-2x the last, so it may answer
-        # at about half the budget (less on a loaded machine): the lower bound is
-        # that it grew its search past the first one (16 simulations, depth 4),
-        # not a time.
-        assert lines[-1][0] - sent < 1.5
-        depths = [int(line.split()[2]) for _, line in lines if line.startswith("info depth")]
-        assert depths and depths[-1] >= 4, lines
+        engine.send("go movetime 400")
+        lines = engine.until("bestmove", timeout=HANG)
+        nodes = [int(line.split()[line.split().index("nodes") + 1]) for _, line in lines
+                 if line.startswith("info depth")]
+        assert nodes and nodes[-1] > 2, lines
         engine.send("position startpos moves d2d4")
-        sent = engine.send("go wtime 3000 btime 3000 winc 100 binc 100")
-        lines = engine.until("bestmove", timeout=10)
-        assert lines[-1][0] - sent < 1.0
+        engine.send("go wtime 3000 btime 3000 winc 100 binc 100")
+        lines = engine.until("bestmove", timeout=HANG)
         assert _legal("d2d4", _bestmove(lines))
     finally:
         engine.send("setoption name Nodes value 8")
@@ -226,11 +222,13 @@ def test_clock_and_movetime(engine):
 def test_finished_game_waits_for_stop_when_infinite(engine):
     engine.send(f"position startpos moves {FOOLS_MATE}")
     engine.send("go infinite")
-    early = engine.quiet(0.4)
+    early = [line for _, line in engine.until("info", timeout=HANG)]
+    early.append(engine.line(timeout=HANG)[1])
     assert early == ["info string the game is over (checkmate): no move to play",
                      "info depth 0 score mate 0"]
+    assert engine.quiet(0.4) == []  # no bestmove before stop
     engine.send("stop")
-    assert engine.until("bestmove", timeout=5)[-1][1] == "bestmove 0000"
+    assert engine.until("bestmove", timeout=HANG)[-1][1] == "bestmove 0000"
 
 
 def test_bad_bytes_and_go_while_searching(engine):
@@ -238,7 +236,7 @@ def test_bad_bytes_and_go_while_searching(engine):
     engine.proc.stdin.buffer.write(b"\xff\xfe garbage\x01\n")
     engine.proc.stdin.buffer.flush()
     engine.send("isready")
-    lines = [line for _, line in engine.until("readyok", timeout=10)]
+    lines = [line for _, line in engine.until("readyok", timeout=HANG)]
     assert lines[0].startswith("info string unknown command") and lines[-1] == "readyok"
     engine.send("position startpos")
     engine.send("go infinite")
@@ -253,7 +251,7 @@ def test_bad_bytes_and_go_while_searching(engine):
     assert len(bests) == 3 and all(_legal("", b) for b in bests), lines
     engine.send("stop")  # nothing is running: no fourth bestmove
     engine.send("isready")
-    assert not [line for _, line in engine.until("readyok", timeout=10)
+    assert not [line for _, line in engine.until("readyok", timeout=HANG)
                 if line.startswith("bestmove")]
 
 

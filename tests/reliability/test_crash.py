@@ -26,6 +26,7 @@ import numpy as np
 from checkpoints import list_checkpoints, load_checkpoint
 from selfplay.replay import shard_paths
 from selfplay.run import RunLock, _Run, prepare_run, remove_stale_temps
+from tests.arena.gated_arena import open_gate
 from tests.conftest import make_checkpoint
 from tests.selfplay.util import TINY, metrics, shard_games, train_state
 
@@ -35,6 +36,9 @@ KILLS = int(os.environ.get("TABULA_KILLS", "10"))
 EVERY = 2  # run.checkpoint_every
 STEPS_PER_ITERATION = 3  # learner.max_steps_per_iteration in TINY
 TIMEOUT = 240
+GATED = REPO / "tests" / "arena" / "gated_arena.py"
+GATE_GAMES = 30
+"""Most games one killed arena session may store."""
 
 
 def _seed() -> int:
@@ -235,11 +239,16 @@ def test_arena_tournament_survives_repeated_kill_9(tmp_path):
     total = matches * per_match
     cmd = [sys.executable, "-m", "tabula", "arena", str(run), "--round-robin", "--games",
            str(per_match), "--sims", "2", "--no-progress"]
+    # Each killed session stores at most GATE_GAMES games (tests/arena/gated_arena.py), so
+    # that no machine is fast enough to finish the tournament before its kill.
+    gate = tmp_path / "gate"
+    open_gate(gate, GATE_GAMES)
+    gated = [sys.executable, str(GATED), str(gate), *cmd[3:]]
     seen: dict = {}
     for kill in range(KILLS):
         where = f"(arena kill {kill + 1} of {KILLS}; TABULA_KILL_SEED={seed})"
         before = len(seen)
-        proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(gated, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
 
         def stored() -> int:
