@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, make_checkpoint
+from tests.extras import need
 
 DATA = Path(__file__).parent / "data" / "uci"
 STARTUP = 60.0
@@ -287,7 +288,7 @@ def test_weights_file_option(engine, tmp_path, tiny_checkpoints):
 
 @pytest.fixture(scope="module")
 def client():
-    chess_engine = pytest.importorskip("chess.engine")
+    chess_engine = need("chess") and pytest.importorskip("chess.engine")
     engine = chess_engine.SimpleEngine.popen_uci(COMMAND, timeout=STARTUP, cwd=REPO)
     yield engine
     engine.quit()

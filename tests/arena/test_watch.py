@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("ale_py")
+from tests.extras import need  # noqa: I001
+
+need("ale_py")
 from PIL import Image  # noqa: E402
 
 from arena.watch import GIF_FRAME_MS, Episode, GifRecorder, mean_ci95, summary_line  # noqa: E402

@@ -11,6 +11,7 @@ import pytest
 
 from games import GameError, get_game
 from games.chess import CASTLE_KINGSIDE, CASTLE_QUEENSIDE, ChessGame, ChessState
+from tests.extras import need
 
 DATA = Path(__file__).parent / "data"
 START = "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"
@@ -491,7 +492,7 @@ def test_random_games_against_open_spiel(game):
 ])
 def test_random_games_against_python_chess(game, fen, seed):
     """Legal moves, FEN and the result agree with python-chess (a dev dependency)."""
-    chess = pytest.importorskip("chess")
+    chess = need("chess")
     rng = np.random.default_rng(seed)
     state, board = game.new_initial_state(fen), chess.Board(fen)
     while True:

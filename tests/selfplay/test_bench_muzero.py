@@ -14,6 +14,7 @@ import torch
 
 from engine.muzero_net import MuZeroNet, MuZeroNetConfig
 from selfplay import bench_muzero
+from tests.extras import need
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,7 @@ def test_randomised_heads_give_a_non_uniform_policy():
 
 
 def test_cli_on_pong():
-    pytest.importorskip("ale_py")
+    need("ale_py")
     proc = _tabula("bench", "muzero", "--game", "atari/Pong", "--games", "2", "--sims", "2",
                    "--moves", "2", "--seconds", "0.3", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
@@ -69,7 +70,7 @@ def test_cli_on_pong():
 
 
 def test_cli_unknown_game_is_one_error_line():
-    pytest.importorskip("ale_py")
+    need("ale_py")
     proc = _tabula("bench", "muzero", "--game", "atari/Breakot")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -12,6 +12,7 @@ import pytest
 from selfplay.muzero_replay import (Segment, SegmentReplay, read_segments, value_targets,
                                     write_segments)
 from selfplay.records import ReplayError
+from tests.extras import need
 
 
 def _segment(rewards, values, done, length=None, num_actions=3, obs=None, actions=None):
@@ -220,7 +221,7 @@ def test_muzero_tictactoe_run_writes_a_muzero_checkpoint_and_resumes(tmp_path):
 
 
 def test_muzero_atari_run_stores_segments_of_a_running_episode(tmp_path):
-    pytest.importorskip("ale_py")
+    need("ale_py")
     from selfplay.muzero_replay import read_segments
 
     summary = _train("atari/Pong", tmp_path, [
@@ -238,7 +239,7 @@ def test_muzero_atari_run_stores_segments_of_a_running_episode(tmp_path):
 
 
 def test_alphazero_on_an_environment_is_refused(tmp_path):
-    pytest.importorskip("ale_py")
+    need("ale_py")
     from selfplay.loop import RunError
 
     with pytest.raises(RunError, match="--algo muzero"):

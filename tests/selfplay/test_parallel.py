@@ -25,6 +25,7 @@ from selfplay import telemetry
 from selfplay.parallel import check_actors, resolve_actors
 from selfplay.records import read_shard
 from selfplay.replay import shard_paths
+from tests.extras import need
 from tests.selfplay.util import TINY
 
 # TINY without its run.actors=0: these tests choose the actors themselves.
@@ -142,7 +143,7 @@ def test_killed_actor_is_restarted_and_the_run_completes(tmp_path, backend):
     # restart: with a fixed number of iterations the other actor could finish the
     # run before Ray reports the death (it did once in CI, under load).
     if backend == "ray":
-        pytest.importorskip("ray")
+        need("ray")
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "tabula", "train", *GAME, "--run", str(run),
                              "--backend", backend, "--actors", "2", "--iterations", "100000",
@@ -210,6 +211,8 @@ def test_bad_scale_settings_exit_2_with_one_line(tmp_path, args, message):
 
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
+    if "--backend" in args or "--address" in args:
+        need("ray")  # the address is checked where Ray is available
     if "--actors" in args and os.cpu_count() > 24:
         pytest.skip("a machine with more than 24 cores accepts 99 actors")
     done = _tabula("train", *GAME, "--run", tmp_path / "run", "--iterations", "1",
@@ -233,7 +236,7 @@ def test_ray_backend_without_ray_says_how_to_install(tmp_path):
 
 
 def test_ray_backend_trains_like_the_local_one(tmp_path):
-    pytest.importorskip("ray")
+    need("ray")
     run = tmp_path / "ray"
     done = _tabula("train", *GAME, "--run", run, "--backend", "ray", "--actors", "1",
                    "--iterations", "3", "--no-progress", *SETTINGS)
