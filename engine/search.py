@@ -140,6 +140,29 @@ def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return x
 
 
+MIN_LOGIT = np.float32(-1e30)
+"""Floor of a legal action's root log-policy in Gumbel search (mctx clamps to the dtype's
+minimum): finite, so every legal action keeps a finite score however small its prior."""
+
+
+def masked_log_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """log softmax over legal actions computed from the logits (not log of a softmax that
+    may underflow to 0), floored at MIN_LOGIT; -inf for illegal actions.
+
+    Args:
+      logits: float[L, A]; mask: bool[L, A] with at least one legal action per row.
+    Returns:
+      float32[L, A].
+    """
+    x = np.where(mask, np.asarray(logits, np.float64), -np.inf)
+    top = x.max(axis=1, keepdims=True)
+    x -= np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x -= np.log(np.exp(x).sum(axis=1, keepdims=True))
+    x = np.where(mask, np.maximum(np.nan_to_num(x, nan=MIN_LOGIT), MIN_LOGIT), -np.inf)
+    return x.astype(np.float32)
+
+
 def _dirichlet(rng: np.random.Generator, alpha: float, mask: np.ndarray) -> np.ndarray:
     g = rng.gamma(alpha, size=mask.shape) * mask
     total = g.sum(axis=1, keepdims=True)
@@ -152,7 +175,10 @@ def expand_roots(tree, config: SearchConfig, logits: np.ndarray, values: np.ndar
     """Expands the B roots from the evaluator's output, with the mode's root noise.
 
     PUCT mixes Dirichlet noise into the legal priors; Gumbel draws g(a) and
-    keeps g(a) + log prior(a) in `tree.gumbel_logits` (g = 0 without noise).
+    keeps g(a) + log prior(a) in `tree.gumbel_logits` (g = 0 without noise), the
+    log prior from the logits (masked_log_softmax): a prior that underflows to 0
+    in float32 (a logit gap over ~104) would make log prior -inf and the action
+    unvisitable, where sequential halving must visit every considered action.
     """
     kernels.expand_roots(tree, masked_softmax(logits, root_mask),
                          np.asarray(values, np.float32), root_mask)
@@ -166,8 +192,7 @@ def expand_roots(tree, config: SearchConfig, logits: np.ndarray, values: np.ndar
             noise = _dirichlet(rng, config.dirichlet_alpha, root_mask)
             kernels.add_dirichlet_noise(tree, noise, np.float32(config.dirichlet_fraction))
     if gumbel_mode:
-        with np.errstate(divide="ignore"):
-            tree.gumbel_logits[:] += np.log(tree.prior[:, 0, :])
+        tree.gumbel_logits[:] += masked_log_softmax(logits, root_mask)
 
 
 def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: int,

@@ -262,3 +262,42 @@ def test_final_action_is_gumbel_plus_logits_plus_sigma_among_most_visited(g1, ex
                            gumbel=[0.0, g1, 50.0])
     action, _ = gumbel_results(tree)
     assert action[0] == expected
+
+
+# ---------------------------------------------------------------------------
+# A prior that underflows to 0 in float32.
+
+
+class FixedLogits:
+    """An Evaluator: the same logits for every position (illegal entries masked later)."""
+
+    def __init__(self, logits):
+        self.logits = np.asarray(logits, np.float32)
+
+    def evaluate(self, obs, mask):
+        return np.tile(self.logits, (len(obs), 1)), np.zeros(len(obs), np.float32)
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_a_legal_action_whose_prior_underflows_is_still_considered(noise):
+    """Root logits [0, 0, -200]: softmax gives the third action the prior 0 in float32, and
+    log 0 = -inf made its score -inf: visits [3, 3, 0]. Sequential halving with m = 3
+    considered actions and n = 6 simulations visits each considered action once in the
+    first phase (schedule [0, 0, 0, 1, 1, 2], test above), so the third gets exactly one
+    visit and the other two share the remaining five (as mctx does, working on logits)."""
+    from engine.search import SearchConfig, run_search
+    from games import get_game
+
+    game = get_game("tictactoe")
+    state = game.new_initial_state()
+    for action in (0, 1, 2, 4, 3, 5):  # x o x / x o o / . . . : x to move, 3 cells empty
+        state.apply(action)
+    assert list(np.flatnonzero(state.legal_mask())) == [6, 7, 8]
+    logits = np.zeros(9, np.float32)
+    logits[8] = -200.0
+    config = SearchConfig(num_simulations=6, root_mode="gumbel", max_num_considered_actions=3)
+    result = run_search(game.new_search_batch([state], 7), FixedLogits(logits), config,
+                        9, game.info.observation_shape, np.random.default_rng(0), noise)
+    visits = result.visits[0]
+    assert visits[8] == 1 and visits[6] + visits[7] == 5, visits
+    assert np.isfinite(result.policy[0]).all() and result.policy[0][8] < 1e-6
