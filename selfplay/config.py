@@ -84,6 +84,10 @@ class ReplayConfig:
     """Positions required before training starts."""
     window_mb: float = 0.0
     """Upper bound on the window's memory in MiB (0: window_positions alone bounds it)."""
+    archive: bool = False
+    """Keep every replay shard: shards older than the window move to replay/archive/ (for
+    later analysis) instead of being deleted. Off, the replay directory holds the window
+    and what resuming needs, so disk use stays bounded however long the run."""
 
     def __post_init__(self):
         _check_ints(self, 1, "window_positions")

@@ -28,6 +28,7 @@ import numpy as np
 
 from checkpoints import atomic_write_bytes
 from selfplay.records import ReplayError, read_shard_map
+from selfplay.replay import window_full
 
 FORMAT = "tabula-muzero-replay"
 VERSION = 1
@@ -412,15 +413,25 @@ def read_segments(path: Path, game: str, obs_shape, num_actions: int,
     return [_decode(path, s, tuple(obs_shape), num_actions, frames) for s in segments]
 
 
-def load_segments_window(replay: SegmentReplay, paths: list[Path], game: str) -> int:
-    """Fills `replay` from the newest shards (paths sorted oldest first); returns games."""
+def segments_size(segs: list[Segment]) -> tuple[int, int]:
+    """(positions, bytes in the window) of some segments."""
+    return (sum(s.length for s in segs),
+            sum(s.obs.nbytes + s.policies.nbytes + s.masks.nbytes for s in segs))
+
+
+def load_segments_window(replay: SegmentReplay, paths: list[Path], game: str,
+                         sizes: dict[str, tuple[int, int]] | None = None) -> int:
+    """Fills `replay` from the newest shards (paths sorted oldest first); returns games.
+    With `sizes`, each shard read is recorded there as name -> (positions, bytes)."""
     chosen, positions, nbytes = [], 0, 0
     for path in reversed(paths):
         segs = read_segments(path, game, replay.obs_shape, replay.num_actions, replay.frames)
         chosen.append(segs)
-        positions += sum(s.length for s in segs)
-        nbytes += sum(s.obs.nbytes + s.policies.nbytes + s.masks.nbytes for s in segs)
-        if positions >= replay.capacity or (replay.max_bytes and nbytes >= replay.max_bytes):
+        size = segments_size(segs)
+        positions, nbytes = positions + size[0], nbytes + size[1]
+        if sizes is not None:
+            sizes[path.name] = size
+        if window_full(positions, nbytes, replay.capacity, replay.max_bytes):
             break
     games = 0
     for segs in reversed(chosen):

@@ -29,6 +29,9 @@ def window_capacity(window_positions: int, window_mb: float, obs_shape,
 class ReplayBuffer:
     """A ring of the `capacity` most recent positions."""
 
+    max_bytes = 0
+    """The window's byte bound (as SegmentReplay's): none, capacity alone bounds it."""
+
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], num_actions: int):
         self.capacity = capacity
         self.obs = np.zeros((capacity,) + tuple(obs_shape), np.float16)
@@ -90,12 +93,20 @@ def shard_paths(replay_dir: Path) -> list[Path]:
     return sorted(Path(replay_dir).glob("shard-*.msgpack"))
 
 
+def window_full(positions: int, nbytes: int, capacity: int, max_bytes: int = 0) -> bool:
+    """Whether the newest shards read so far (`positions`, `nbytes`) fill a window: the
+    rule both window loaders stop reading by, and the replay pruning keeps by."""
+    return positions >= capacity or bool(max_bytes and nbytes >= max_bytes)
+
+
 def load_window(buffer: ReplayBuffer, replay_dir: Path, game: str,
-                obs_shape: tuple[int, ...], num_actions: int) -> int:
+                obs_shape: tuple[int, ...], num_actions: int,
+                sizes: dict[str, tuple[int, int]] | None = None) -> int:
     """Fills `buffer` from the newest shards on disk; returns the games loaded.
 
     Reads shards newest first until the window is full, then adds them oldest
-    first so the ring ends in the same order as when they were written.
+    first so the ring ends in the same order as when they were written. With
+    `sizes`, each shard read is recorded there as name -> (positions, 0).
     """
     chosen: list[list[GameRecord]] = []
     positions = 0
@@ -103,7 +114,9 @@ def load_window(buffer: ReplayBuffer, replay_dir: Path, game: str,
         records = read_shard(path, game, obs_shape, num_actions)
         chosen.append(records)
         positions += sum(len(r) for r in records)
-        if positions >= buffer.capacity:
+        if sizes is not None:
+            sizes[path.name] = (sum(len(r) for r in records), 0)
+        if window_full(positions, 0, buffer.capacity):
             break
     games = 0
     for records in reversed(chosen):

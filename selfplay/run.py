@@ -37,9 +37,11 @@ from selfplay.learner import Learner
 from selfplay.muzero_actor import MuZeroActor, is_environment
 from selfplay.muzero_learner import MuZeroLearner
 from selfplay.muzero_replay import (SegmentReplay, load_segments_window, read_segments,
+                                    segments_size,
                                     write_segments)
 from selfplay.records import ReplayError, game_texts, read_shard, write_shard
-from selfplay.replay import ReplayBuffer, load_window, shard_paths, window_capacity
+from selfplay.replay import (ReplayBuffer, load_window, shard_paths, window_capacity,
+                            window_full)
 
 
 class RunError(ValueError):
@@ -210,6 +212,8 @@ class _Run:
                 window_capacity(config.replay.window_positions, config.replay.window_mb,
                                 info.observation_shape, info.num_actions),
                 info.observation_shape, info.num_actions)
+        self._sizes: dict[str, tuple[int, int]] = {}
+        """(positions, window bytes) of the shards this process wrote, took in or loaded."""
         self._resume()
         self._actor_rng = np.random.default_rng(self.rng.integers(2**63))
         self._actor = None
@@ -244,10 +248,11 @@ class _Run:
                     self.counters["games"] += sum(_finished(r) for r in records)
                     self.counters["positions"] += sum(len(r) for r in records)
         if self.muzero:
-            load_segments_window(self.replay, shard_paths(replay_dir), self.config.game)
+            load_segments_window(self.replay, shard_paths(replay_dir), self.config.game,
+                                 self._sizes)
         else:
             load_window(self.replay, replay_dir, self.config.game,
-                        info.observation_shape, info.num_actions)
+                        info.observation_shape, info.num_actions, self._sizes)
 
     def _read_shard(self, path: Path) -> list:
         info = self.game.info
@@ -303,7 +308,43 @@ class _Run:
                  "checkpoint": name, "next_shard": self._next_shard()}
         atomic_write_bytes(self.run_dir / "train_state.safetensors",
                            self.learner.save_state(json.loads(json.dumps(extra))))
+        self.prune_replay()
         return path
+
+    def prune_replay(self) -> list[Path]:
+        """Deletes (or, with replay.archive, moves to replay/archive/) the shards older than
+        those that fill the window, once a train state no longer needs them; returns them.
+
+        A resumed run reads its counters from the train state and its window from the
+        newest shards until the window is full (window_full), so older shards serve
+        nothing. Called after the train state is written: every shard it counts is
+        counted, and a kill at any point leaves a run that resumes the same.
+        """
+        paths = shard_paths(self.run_dir / "replay")
+        positions = nbytes = 0
+        for i in range(len(paths) - 1, -1, -1):
+            size = self._sizes.get(paths[i].name)
+            if size is None:
+                return []  # a shard of unknown size before the window is full: keep all
+            positions, nbytes = positions + size[0], nbytes + size[1]
+            if window_full(positions, nbytes, self.replay.capacity, self.replay.max_bytes):
+                break
+        else:
+            return []  # the window is not full yet
+        old = paths[:i]
+        archive = self.run_dir / "replay" / "archive"
+        if old and self.config.replay.archive:
+            archive.mkdir(exist_ok=True)
+        for path in old:
+            if self.config.replay.archive:
+                atomic_move(path, archive / path.name)
+            else:
+                path.unlink(missing_ok=True)
+            self._sizes.pop(path.name, None)
+        return old
+
+    def _size(self, records) -> tuple[int, int]:
+        return segments_size(records) if self.muzero else (sum(len(r) for r in records), 0)
 
     def _next_shard(self) -> int:
         paths = shard_paths(self.run_dir / "replay")
@@ -316,9 +357,11 @@ class _Run:
             write_segments(self.run_dir / "replay" / f"shard-{index:08d}.msgpack",
                            self.config.game, info.observation_shape, info.num_actions,
                            self.replay.frames, records)
+            self._sizes[f"shard-{index:08d}.msgpack"] = self._size(records)
             return
         write_shard(self.run_dir / "replay" / f"shard-{index:08d}.msgpack", self.config.game,
                     info.observation_shape, info.num_actions, records)
+        self._sizes[f"shard-{index:08d}.msgpack"] = self._size(records)
         self._write_texts(records, index)
 
     def _write_texts(self, records, index: int) -> None:
@@ -352,6 +395,7 @@ class _Run:
             raise
         index = self._next_shard()
         atomic_move(path, self.run_dir / "replay" / f"shard-{index:08d}.msgpack")
+        self._sizes[f"shard-{index:08d}.msgpack"] = self._size(records)
         self._write_texts(records, index)
         self.add(records)
         return records

@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from checkpoints import list_checkpoints, load_checkpoint
-from selfplay.replay import shard_paths
 from selfplay.run import RunLock, _Run, prepare_run, remove_stale_temps
 from tests.arena.gated_arena import open_gate
 from tests.conftest import make_checkpoint
-from tests.selfplay.util import TINY, metrics, shard_games, train_state
+from tests.selfplay.util import TINY, all_shards, metrics, shard_games, train_state
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -72,14 +71,15 @@ def _rows(run: Path) -> int:
 
 
 def _shards(run: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in shard_paths(run / "replay")}
+    return {p.name: p.read_bytes() for p in all_shards(run)}
 
 
 def _check_resumable(run: Path, shards_seen: dict[str, bytes], top_step: int, where: str
                      ) -> tuple[int, int]:
     """What a restart finds after a kill; returns (iteration, learner step) resumed."""
+    now = _shards(run)  # replay.archive: shards older than the window are moved, not lost
     for name, data in shards_seen.items():  # finished games on disk are never lost
-        assert (run / "replay" / name).read_bytes() == data, (name, where)
+        assert now.get(name) == data, (name, where)
     games = shard_games(run)  # every shard reads
     for path in list_checkpoints(run / "checkpoints"):  # none half-written
         load_checkpoint(path)
@@ -91,7 +91,7 @@ def _check_resumable(run: Path, shards_seen: dict[str, bytes], top_step: int, wh
         resumed = _Run(config, run)
     # Every finished game counted exactly once, and all of them in the window.
     assert resumed.counters["games"] == sum(games), where
-    positions = sum(len(r) for p in shard_paths(run / "replay")
+    positions = sum(len(r) for p in all_shards(run)
                     for r in resumed._read_shard(p))
     assert resumed.counters["positions"] == positions, where
     assert resumed.replay.size == min(positions, resumed.replay.capacity), where
@@ -123,8 +123,8 @@ def test_training_survives_repeated_kill_9(tmp_path):
     rng = random.Random(seed)
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "tabula", "train", "--game", "tictactoe", "--run", str(run),
-           *TINY, "--set", f"run.checkpoint_every={EVERY}", "--iterations", "100000",
-           "--no-progress"]
+           *TINY, "--set", f"run.checkpoint_every={EVERY}", "--set", "replay.archive=true",
+           "--iterations", "100000", "--no-progress"]
     shards_seen: dict[str, bytes] = {}
     top_step = 0
     moments = []

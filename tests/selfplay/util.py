@@ -66,13 +66,21 @@ def train_state(run_dir) -> dict:
         return json.loads(f.metadata()["learner"])
 
 
-def shard_games(run_dir) -> list[int]:
-    """Games in each replay shard of run_dir, in shard order (every shard must read)."""
-    from selfplay.records import read_shard
+def all_shards(run_dir) -> list:
+    """Every replay shard of run_dir, archived ones (replay.archive) included, in order."""
     from selfplay.replay import shard_paths
 
+    shards = shard_paths(run_dir / "replay") + shard_paths(run_dir / "replay" / "archive")
+    return sorted(shards, key=lambda p: p.name)
+
+
+def shard_games(run_dir) -> list[int]:
+    """Games in each replay shard of run_dir (archived ones included), in shard order
+    (every shard must read)."""
+    from selfplay.records import read_shard
+
     return [len(read_shard(p, "tictactoe", TTT_SHAPE, TTT_ACTIONS))
-            for p in shard_paths(run_dir / "replay")]
+            for p in all_shards(run_dir)]
 
 
 def metrics(run_dir) -> list[dict]:
