@@ -371,7 +371,7 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
 
 
 def _train_locked(config: cfg.TrainConfig, run_dir: Path, progress: bool) -> Summary:
-    from tqdm import tqdm
+    from selfplay.progress import training_progress
 
     remove_stale_temps(run_dir)
     run = _Run(config, run_dir)
@@ -380,9 +380,8 @@ def _train_locked(config: cfg.TrainConfig, run_dir: Path, progress: bool) -> Sum
     start = time.perf_counter()
     total = config.run.max_iterations or None
     pool = None
-    with _Stop() as stop, tqdm(total=total, initial=run.counters["iteration"],
-                               disable=not progress, unit="it", dynamic_ncols=True,
-                               desc=f"train {config.game}") as bar:
+    with _Stop() as stop, training_progress(total, run.counters["iteration"],
+                                            f"train {config.game}", progress) as bar:
         log = bar.write if progress else print
         if config.run.backend == "ray" or resolve_actors(config.run.actors) > 0:
             pool = make_pool(run_dir, config, log)
