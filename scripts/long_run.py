@@ -2,8 +2,8 @@
 
 Starts `tabula train` as a real subprocess and samples its whole process tree
 (the learner and every actor it spawns) from /proc every --interval seconds:
-resident memory, open file descriptors, processes, threads, and the run
-directory's size on disk. Writes the samples as CSV, draws them as PNG and
+resident memory, open file descriptors, processes, threads, the run
+directory's size on disk and its replay shards' (pruned to the window). Writes the samples as CSV, draws them as PNG and
 prints a one-line verdict: the memory growth after the replay window filled.
 
     python scripts/long_run.py --run /tmp/long60 --minutes 60 --game connect4 \\
@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ["time_s", "rss_mb", "learner_rss_mb", "actors_rss_mb", "processes", "threads",
-           "open_files", "run_dir_mb"]
+           "open_files", "run_dir_mb", "replay_mb"]
 
 
 def _stat(pid: int) -> tuple[int, int] | None:
@@ -90,7 +90,8 @@ def sample(root: int, run_dir: Path, t: float) -> dict:
             "processes": len(pids),
             "threads": sum((_stat(p) or (0, 0))[1] for p in pids),
             "open_files": sum(_fds(p) for p in pids),
-            "run_dir_mb": round(_du_mb(run_dir), 1)}
+            "run_dir_mb": round(_du_mb(run_dir), 1),
+            "replay_mb": round(_du_mb(run_dir / "replay"), 1)}
 
 
 def _fill_time(run_dir: Path) -> float | None:
@@ -130,7 +131,8 @@ def plot(rows: list[dict], fill: float | None, path: Path, title: str) -> None:
     minutes = [r["time_s"] / 60 for r in rows]
     fig, (ax, bx) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for key, label in (("rss_mb", "all processes"), ("learner_rss_mb", "learner"),
-                       ("actors_rss_mb", "actors"), ("run_dir_mb", "run directory on disk")):
+                       ("actors_rss_mb", "actors"), ("run_dir_mb", "run directory on disk"),
+                       ("replay_mb", "replay shards on disk")):
         ax.plot(minutes, [r[key] for r in rows], label=label)
     if fill is not None:
         ax.axvline(fill / 60, color="grey", linestyle="--", label="replay window full")
@@ -197,7 +199,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{min(r['open_files'] for r in steady)}-{max(r['open_files'] for r in steady)}; "
           f"processes {min(r['processes'] for r in steady)}-"
           f"{max(r['processes'] for r in steady)}; threads "
-          f"{min(r['threads'] for r in steady)}-{max(r['threads'] for r in steady)}")
+          f"{min(r['threads'] for r in steady)}-{max(r['threads'] for r in steady)}; "
+          f"replay on disk {min(r['replay_mb'] for r in steady):.1f}-"
+          f"{max(r['replay_mb'] for r in steady):.1f} MiB "
+          f"({_slope_per_hour(rows, 'replay_mb', after):+.1f} MiB/h), run directory "
+          f"{rows[-1]['run_dir_mb']:.0f} MiB "
+          f"({_slope_per_hour(rows, 'run_dir_mb', after):+.1f} MiB/h: checkpoints are kept)")
     return proc.returncode
 
 
