@@ -8,8 +8,8 @@ from hypothesis import given, settings
 
 from tests.fuzz import strategies as S
 from tests.fuzz.processes import EngineProcess
-from tests.fuzz.uci_targets import (BOARD_LINE, PERFT_LINE, UCI_LINE, UciTarget,
-                                    searching_go, tame_uci, uci_answer_ok, uci_command)
+from tests.fuzz.uci_targets import (UciTarget, overlapping_session, searching_go, tame_uci,
+                                    uci_answer_ok, uci_command)
 
 # 300 sessions of 5-10 lines: at least 1,500 lines.
 SESSIONS = settings(max_examples=300, deadline=None, derandomize=True, database=None)
@@ -73,33 +73,13 @@ def test_one_process_survives_hundreds_of_mutated_lines(uci, tmp_path):
     engine.close()
 
 
-def test_every_go_gets_one_bestmove_when_searches_overlap(uci, tmp_path):
+def test_every_go_gets_one_bestmove_when_searches_overlap(tmp_path):
     """As an outside UCI fuzzer drives it: mutated lines with no stop between them, so
-    that a `go` often arrives while a search runs (and `stop`, `quit`-free, at random
-    moments). At the end: stop, isready; then the bestmoves counted equal the gos that
-    search (every go but a perft)."""
-    lines = [tame_uci(line.replace("\n", " ")) for line in
-             S.session_lines(S.uci_corpus(), S.UCI_WORDS, PROCESS_LINES, seed=5)]
-    lines = [line for line in lines if uci_command(line)[0] != "quit"]
-    lines += ["position startpos", "go infinite", "go nodes 4", "go ponder", "go wtime x",
-              "go perft 99", "go perft 1"]
-    engine = EngineProcess("uci", "--nodes", "4", cwd=tmp_path)
-    gos = 0
-    for line in lines:
-        engine.send(line)
-        gos += searching_go(*uci_command(line))
-    engine.send("stop")
-    engine.send("isready")
-    out = engine.until(lambda out: out == "readyok")
-    while sum(o.startswith("bestmove") for o in out) < gos:  # readyok may come first
-        out += engine.until(lambda out: out.startswith("bestmove"))
-    bad = [o for o in out if not any(form.fullmatch(o) for form in
-                                      (UCI_LINE, PERFT_LINE, BOARD_LINE))]
-    assert not bad and not [o for o in out if "internal error" in o], bad
-    assert sum(o.startswith("bestmove") for o in out) == gos
-    engine.send("isready")
-    assert engine.until(lambda out: out == "readyok") == ["readyok"]  # and no more
-    engine.close()
+    that a `go` often arrives while a search runs. At the end: stop, isready; then the
+    bestmoves counted equal the gos that search (every go but a perft)."""
+    report = overlapping_session(PROCESS_LINES, seed=5, cwd=tmp_path)
+    assert report.gos > 20 and report.bestmoves == report.gos, report
+    assert not report.bad_lines, report.bad_lines[:3]
 
 
 # What the fuzz found ---------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -242,3 +243,52 @@ def uci_line(engine, line: str, out: Bestmoves, stop: bool = True) -> str:
         expect(command == "quit", "done without quit", line, answer)
         engine.done = False
     return answer
+
+
+# A real `tabula uci` process driven like an outside fuzzer ------------------------------
+
+@dataclass
+class OverlapReport:
+    """What one `tabula uci` process answered to lines sent without waiting."""
+
+    lines: int = 0
+    gos: int = 0
+    """Lines that are a `go` owed one bestmove (searching_go)."""
+    bestmoves: int = 0
+    bad_lines: list[str] = field(default_factory=list)
+    """Output lines that are no UCI, perft or board line, or an internal error."""
+
+
+def overlapping_session(count: int, seed: int, cwd: Path) -> OverlapReport:
+    """Sends `count` mutated lines (quit removed) to one `tabula uci --nodes 4` without
+    waiting for answers, so searches overlap, then stop and isready; counts the searching
+    gos and the bestmoves that came back."""
+    from tests.fuzz.processes import EngineProcess
+
+    lines = [tame_uci(line.replace("\n", " ")) for line in
+             S.session_lines(S.uci_corpus(), S.UCI_WORDS, count, seed=seed)]
+    lines = [line for line in lines if uci_command(line)[0] != "quit"]
+    lines += ["position startpos", "go infinite", "go nodes 4", "go ponder", "go wtime x",
+              "go perft 99", "go perft 1"]
+    engine = EngineProcess("uci", "--nodes", "4", cwd=cwd)
+    report = OverlapReport(lines=len(lines))
+    ready = 1  # the isready sent at the end
+    for line in lines:
+        engine.send(line)
+        command, args = uci_command(line)
+        report.gos += searching_go(command, args)
+        ready += command == "isready"
+    engine.send("stop")
+    engine.send("isready")
+    out: list[str] = []
+    # Every readyok and every owed bestmove (a search may answer after the last readyok).
+    while out.count("readyok") < ready or sum(o.startswith("bestmove") for o in out) < \
+            report.gos:
+        out.append(engine.line())
+    engine.send("isready")
+    out += engine.until(lambda out: out == "readyok")[:-1]  # and nothing more comes
+    report.bestmoves = sum(o.startswith("bestmove") for o in out)
+    report.bad_lines = [o for o in out if "internal error" in o or not any(
+        form.fullmatch(o) for form in (UCI_LINE, PERFT_LINE, BOARD_LINE))]
+    engine.close()
+    return report
