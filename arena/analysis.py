@@ -36,14 +36,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TextIO
 
+from arena.lines import MAX_LINE_BYTES, LineTooLong, read_line
 from engine.tree import tree_bytes
 from games import GameError
 
 QUERY_KEYS = ("id", "moves", "sims")
 MAX_SIMS = 100_000
 MAX_BATCH = 256
-MAX_LINE_BYTES = 1 << 20
-"""Longest query line (1 MiB, room for any game record); a longer one is an error."""
 MAX_MOVES = 10_000
 """Most entries of `moves` (longer than any game the registry has: go25 ends at 1,875)."""
 MAX_ID_CHARS = 256
@@ -58,13 +57,6 @@ _EOF = object()
 
 class QueryError(ValueError):
     """A query the engine cannot answer; the message goes back to the client."""
-
-
-@dataclass(frozen=True)
-class LineTooLong:
-    """An input line of more than MAX_LINE_BYTES bytes, skipped to its end."""
-
-    size: int
 
 
 @dataclass
@@ -106,7 +98,7 @@ def _reject(data: Any, message: str) -> dict:
 def _load(line: str | LineTooLong) -> Any:
     """The JSON value of one line; QueryError for anything that is not one."""
     if isinstance(line, LineTooLong):
-        raise QueryError(f"line of {line.size} bytes; at most {MAX_LINE_BYTES}")
+        raise QueryError(line.reason())
     if len(line) > MAX_LINE_BYTES:
         raise QueryError(f"line of {len(line)} characters; at most {MAX_LINE_BYTES}")
     try:
@@ -249,18 +241,7 @@ def _format(query: Query, analysis) -> dict:
 def _reader(stdin: BinaryIO | TextIO, lines: queue.Queue) -> None:
     """Puts each line of `stdin` (str, or LineTooLong) on `lines`, then _EOF. Never raises."""
     try:
-        while True:
-            raw = stdin.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                break
-            newline = "\n" if isinstance(raw, str) else b"\n"
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(newline):
-                size = len(raw)
-                while raw and not raw.endswith(newline):  # skip the rest of the line
-                    raw = stdin.readline(MAX_LINE_BYTES)
-                    size += len(raw)
-                lines.put(LineTooLong(size))
-                continue
+        while (raw := read_line(stdin)) is not None:
             lines.put(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
     except (OSError, ValueError) as e:  # a closed or unreadable stdin ends the input
         print(f"tabula analyze: input ended: {e}", file=sys.stderr)

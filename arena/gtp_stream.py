@@ -28,6 +28,8 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, TextIO
 
+from arena.lines import LineTooLong, read_line
+
 DEFAULT_INTERVAL = 1.0
 """Seconds between analysis lines when the command gives no interval."""
 MIN_INTERVAL = 0.05
@@ -127,9 +129,10 @@ def analysis_stream(session, state, interval: float, kata: bool) -> AnalysisStre
 # The stdio loop ----------------------------------------------------------------
 
 def _reader(stream, lines: queue.Queue) -> None:
-    """Reader thread: every input line (bytes decoded leniently), then _EOF."""
+    """Reader thread: every input line (bytes decoded leniently; a LineTooLong for one
+    over arena.lines.MAX_LINE_BYTES), then _EOF."""
     try:
-        for raw in stream:
+        while (raw := read_line(stream)) is not None:  # bytes, str or LineTooLong
             lines.put(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
     except (OSError, ValueError):
         pass
@@ -189,6 +192,11 @@ def run_gtp(engine, stdin: TextIO | None = None, stdout: TextIO | None = None) -
     try:
         line = lines.get()
         while line is not _EOF and not engine.done:
+            if isinstance(line, LineTooLong):  # no id can be read: a plain error answer
+                stdout.write(f"? {line.reason()}\n\n")
+                stdout.flush()
+                line = lines.get()
+                continue
             streamed = engine.stream(line)
             if streamed is not None:
                 line = _drive(*streamed, lines, stdout)

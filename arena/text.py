@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, TextIO
 
+from arena.lines import LineTooLong, read_line
 from games import GameError
 
 HELP = """commands:
@@ -176,11 +177,11 @@ def run_text(session: TextSession, stdin: TextIO | None = None,
     while not session.done:
         stdout.write(prompt)
         stdout.flush()
-        line = stdin.readline()
-        if not line:
+        line = read_line(stdin)
+        if line is None:
             stdout.write(session.finish() + "\n")
             break
-        answer = session.handle(line)
+        answer = line.reason() if isinstance(line, LineTooLong) else session.handle(line)
         if answer:
             stdout.write(answer + "\n")
     stdout.flush()

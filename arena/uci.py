@@ -40,6 +40,7 @@ import traceback
 from typing import Callable, TextIO
 
 from arena.gtp_time import SimsRate
+from arena.lines import LineTooLong, read_line
 from arena.uci_options import OPTIONS, UciError, defaults, find_option, make_player
 from arena.uci_search import SearchJob, parse_go, plan_search
 from games.base import parse_count
@@ -397,9 +398,12 @@ def run_uci(engine: UciEngine, stdin: TextIO | None = None,
     engine.emit = writer.line
     source = getattr(stdin, "buffer", stdin)  # bytes: bad UTF-8 must not stop the loop
     while True:
-        raw = source.readline()
-        if not raw:
+        raw = read_line(source)
+        if raw is None:
             break
+        if isinstance(raw, LineTooLong):
+            writer.write(info_string(raw.reason()))
+            continue
         line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         answer = engine.handle(line)
         if answer:
