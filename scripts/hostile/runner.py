@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import os
 import shutil
-import signal
 import time
 import zlib
 from dataclasses import replace
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tests.guards import hang_guard
 
 from .base import (MARKER, SQLITE_COMPANIONS, Case, Loader, Result, generic_cases,
                    pickle_cases, png_bytes, sqlite_bytes)
@@ -33,20 +34,6 @@ class Hang(BaseException):
 def _hashes(directory: Path) -> dict[str, str]:
     return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    def hang(signum, frame):
-        raise Hang()
-
-    old = signal.signal(signal.SIGALRM, hang)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @contextlib.contextmanager
@@ -83,7 +70,7 @@ def _names_file(message: str, path: Path) -> bool:
 
 def _attempt(loader: Loader, path: Path) -> tuple[str, str, Any]:
     try:
-        with _time_limit(TIME_LIMIT_S), memory_limit():
+        with hang_guard(TIME_LIMIT_S, exception=Hang), memory_limit():
             value = loader.load(path)
             fingerprint = loader.fingerprint(value)
     except Hang:
