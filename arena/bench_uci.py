@@ -3,8 +3,9 @@
 The engine runs as a real subprocess on a pipe, as a GUI drives it. nps is
 read from the last `info` line of a `go movetime` search on each test
 position; the stop latency is the time from writing `stop` to reading
-`bestmove`, after `go infinite` has run for a moment. Stockfish (if
-installed) is measured the same way as the reference.
+`bestmove`, after `go infinite` has run for a moment; the movetime use is
+the time from writing `go movetime` to reading `bestmove` (what a GUI's clock
+sees). Stockfish (if installed) is measured the same way as the reference.
 """
 
 from __future__ import annotations
@@ -71,19 +72,23 @@ def _nps(lines: list[str]) -> int | None:
     return None
 
 
-def measure(argv: list[str], movetime_ms: int, stops: int) -> tuple[list[int], list[float]]:
-    """([nps per position], [stop latencies in seconds])."""
+def measure(argv: list[str], movetime_ms: int, stops: int
+            ) -> tuple[list[int], list[float], list[float]]:
+    """([nps per position], [stop latencies in seconds], [seconds from `go movetime` to
+    bestmove per position])."""
     engine = _Uci(argv)
     try:
         engine.send("uci")
         engine.until("uciok")
         engine.send("isready")
         engine.until("readyok")
-        rates = []
+        rates, answers = [], []
         for fen in FENS:
             engine.send(f"position fen {fen}")
+            start = time.perf_counter()
             engine.send(f"go movetime {movetime_ms}")
             _, seen = engine.until("bestmove")
+            answers.append(time.perf_counter() - start)
             rate = _nps(seen)
             if rate is not None:
                 rates.append(rate)
@@ -96,16 +101,20 @@ def measure(argv: list[str], movetime_ms: int, stops: int) -> tuple[list[int], l
             engine.send("stop")
             engine.until("bestmove")
             latencies.append(time.perf_counter() - start)
-        return rates, latencies
+        return rates, latencies, answers
     finally:
         engine.close()
 
 
-def _line(name: str, rates: list[int], latencies: list[float]) -> str:
+def _line(name: str, rates: list[int], latencies: list[float], answers: list[float],
+          movetime_ms: int) -> str:
     nps = f"nps median {statistics.median(rates):,.0f}" if rates else "no nps reported"
     stop = (f"stop latency median {statistics.median(latencies) * 1000:.0f} ms, "
             f"max {max(latencies) * 1000:.0f} ms over {len(latencies)}") if latencies else ""
-    return f"{name}: {nps}; {stop}"
+    used = (f"; go movetime {movetime_ms}: bestmove after median "
+            f"{statistics.median(answers) * 1000:.0f} ms, max {max(answers) * 1000:.0f} ms "
+            f"({max(answers) * 1000 / movetime_ms:.0%} of the budget)") if answers else ""
+    return f"{name}: {nps}; {stop}{used}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,13 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     ours = [sys.executable, "-m", "tabula", "uci", *shlex.split(args.uci_args)]
     if args.checkpoint:
         ours += ["--checkpoint", args.checkpoint]
-    rates, latencies = measure(ours, args.movetime, args.stops)
-    print(_line(f"tabula uci {shlex.join(ours[4:])}".strip(), rates, latencies), flush=True)
+    rates, latencies, answers = measure(ours, args.movetime, args.stops)
+    print(_line(f"tabula uci {shlex.join(ours[4:])}".strip(), rates, latencies, answers,
+                args.movetime), flush=True)
     if args.reference:
         reference = engine_argv(args.reference)
         if reference is None:
             print(f"reference skipped: {args.reference.split()[0]} is not installed")
             return 0
-        ref_rates, ref_latencies = measure(reference, args.movetime, args.stops)
-        print(_line(args.reference, ref_rates, ref_latencies))
+        ref_rates, ref_latencies, ref_answers = measure(reference, args.movetime, args.stops)
+        print(_line(args.reference, ref_rates, ref_latencies, ref_answers, args.movetime))
     return 0

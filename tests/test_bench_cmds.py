@@ -23,6 +23,7 @@ def test_bench_arena_gtp_and_uci_run(tabula, tmp_path):
     assert r.returncode == 0 and "genmoves, median" in r.stdout, r.stderr
     r = tabula("bench", "uci", "--movetime", "200", "--stops", "1", "--reference", "")
     assert r.returncode == 0 and "stop latency" in r.stdout, r.stderr
+    assert "go movetime 200: bestmove after median" in r.stdout
 
 
 def test_bench_actors_runs_each_configuration(tabula):
