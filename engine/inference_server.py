@@ -444,6 +444,10 @@ def _run_batch(evaluator, arrays, conns, pending: dict[int, tuple[Connection, in
     except Exception as e:  # reported to the waiting clients; the server goes on
         reply = f"{type(e).__name__}: {e}"
     network_s = time.perf_counter() - start
+    with stats.get_lock():  # before any reply: a client that has its answer sees it counted
+        stats[_STAT_EVALUATIONS] += sum(pending[k][1] for k in slots)
+        stats[_STAT_BATCHES] += 1
+        stats[_STAT_NETWORK_S] += network_s
     row = 0
     for k in slots:
         conn, n = pending[k]
@@ -457,10 +461,6 @@ def _run_batch(evaluator, arrays, conns, pending: dict[int, tuple[Connection, in
             conn.close()
             if conns.get(k) is conn:
                 del conns[k]
-    with stats.get_lock():
-        stats[_STAT_EVALUATIONS] += row
-        stats[_STAT_BATCHES] += 1
-        stats[_STAT_NETWORK_S] += network_s
 
 
 __all__ = ["InferenceServer", "RemoteEvaluator"]

@@ -103,6 +103,9 @@ class RayPool:
         self.weights = None
         # With run.device cuda the learner (here) trains on the GPU; actors share the
         # cluster's GPUs in equal fractions, or infer on their CPU if it has none.
+        # More actors than the cluster's CPUs share them (the warning above says so): with
+        # num_cpus=1 each, the extra actors would wait for a free CPU for ever.
+        self.cpu_share = min(1.0, cpus / self.count)
         gpus = float(ray.cluster_resources().get("GPU", 0))
         on_gpu = config.run.device.startswith("cuda") and gpus > 0
         self.gpu_share = min(1.0, gpus / self.count) if on_gpu else 0.0
@@ -115,7 +118,8 @@ class RayPool:
     def start(self, resume_index: int) -> None:
         self.resume_index = resume_index
         (self.run_dir / INCOMING).mkdir(exist_ok=True)
-        self.remote_class = self.ray.remote(num_cpus=1, max_restarts=0)(SelfPlayWorker)
+        self.remote_class = self.ray.remote(num_cpus=self.cpu_share,
+                                            max_restarts=0)(SelfPlayWorker)
         for k in range(self.count):
             self._spawn(k)
 

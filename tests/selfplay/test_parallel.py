@@ -279,3 +279,34 @@ def test_an_actor_that_keeps_dying_stops_the_run():
                                         r"\(last exit code -9\)"):
         record_death(deaths, 3, " (last exit code -9)")
     assert record_death([-1e9] * 10, 3) != []  # deaths long ago do not count
+
+
+def test_more_ray_actors_than_cpus_share_them(tmp_path):
+    """On one core (affinity), a local Ray instance has 1 CPU: two actors asking one CPU
+    each left the second waiting for ever (found running the suite under taskset -c 0).
+    They now ask a share, as the warning about sharing the cores says."""
+    need("ray")
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "tabula", "train", *GAME, "--run", str(run),
+                             "--backend", "ray", "--actors", "2", "--iterations", "100000",
+                             "--no-progress", *SETTINGS],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 300  # a hang guard: one core, and Ray starting
+        while _actor_pid(run, "actor-1") is None:  # written after its first chunk
+            assert proc.poll() is None, "".join(output)
+            assert time.monotonic() < deadline, "".join(output)
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        reader.join(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(output)
+    assert proc.returncode == 130, out
+    assert "2 actors on 1 cores: they share the cores" in out, out
