@@ -49,12 +49,12 @@ def _normalise(text: str) -> str:
 
 def _pump(stream, lines: queue.Queue) -> None:
     for line in stream:
-        lines.put((time.perf_counter(), line.rstrip("\n")))
-    lines.put((time.perf_counter(), None))
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
 
 
 class UciProcess:
-    """`tabula uci ARGS` in a subprocess; each output line is timestamped on arrival."""
+    """`tabula uci ARGS` in a subprocess, output lines read by a thread."""
 
     def __init__(self, *args: str):
         self.proc = subprocess.Popen(
@@ -63,33 +63,32 @@ class UciProcess:
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=_pump, args=(self.proc.stdout, self.lines), daemon=True).start()
 
-    def send(self, command: str) -> float:
-        """Writes one line; returns the time it was sent."""
+    def send(self, command: str) -> None:
+        """Writes one line."""
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
-        return time.perf_counter()
 
-    def line(self, timeout: float = STARTUP) -> tuple[float, str]:
+    def line(self, timeout: float = STARTUP) -> str:
         try:
-            stamp, line = self.lines.get(timeout=timeout)
+            line = self.lines.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(f"no output within {timeout} s") from None
         assert line is not None, f"engine exited: {self.proc.stderr.read()}"
-        return stamp, line
+        return line
 
-    def until(self, first_word: str, timeout: float = STARTUP) -> list[tuple[float, str]]:
+    def until(self, first_word: str, timeout: float = STARTUP) -> list[str]:
         """Lines up to and including the first whose first word is `first_word`."""
         out = []
-        while not out or out[-1][1].split()[:1] != [first_word]:
+        while not out or out[-1].split()[:1] != [first_word]:
             out.append(self.line(timeout))
         return out
 
     def quiet(self, seconds: float) -> list[str]:
         """The lines that arrive within `seconds`."""
-        end, out = time.perf_counter() + seconds, []
-        while (left := end - time.perf_counter()) > 0:
+        end, out = time.monotonic() + seconds, []
+        while (left := end - time.monotonic()) > 0:
             try:
-                out.append(self.lines.get(timeout=left)[1])
+                out.append(self.lines.get(timeout=left))
             except queue.Empty:
                 break
         return out
@@ -106,16 +105,16 @@ class UciProcess:
 def engine():
     uci = UciProcess("--nodes", "8")
     uci.send("uci")
-    lines = [line for _, line in uci.until("uciok")]
+    lines = uci.until("uciok")
     assert lines[0] == "id name Tabula"
     uci.send("isready")
-    assert uci.until("readyok")[-1][1] == "readyok"
+    assert uci.until("readyok")[-1] == "readyok"
     yield uci
     assert uci.close() == 0
 
 
 def _bestmove(lines) -> str:
-    return lines[-1][1].split()[1]
+    return lines[-1].split()[1]
 
 
 def _legal(fen_or_moves: str, move: str) -> bool:
@@ -167,12 +166,12 @@ def test_stop_isready_and_info_while_searching(engine):
     lines = engine.until("info", timeout=HANG)
     engine.send("isready")
     lines += engine.until("readyok", timeout=HANG)
-    while sum(line.startswith("info depth") for _, line in lines) < 3:  # it goes on
+    while sum(line.startswith("info depth") for line in lines) < 3:  # it goes on
         lines.append(engine.line(timeout=HANG))
     engine.send("stop")
     lines += engine.until("bestmove", timeout=HANG)
-    assert all(not line.startswith("bestmove") for _, line in lines[:-1])
-    infos = [line for _, line in lines if line.startswith("info depth")]
+    assert all(not line.startswith("bestmove") for line in lines[:-1])
+    infos = [line for line in lines if line.startswith("info depth")]
     depths = [int(line.split()[2]) for line in infos]
     assert depths == sorted(depths) and depths[-1] > depths[0], infos
     assert "pv" in infos[-1]
@@ -209,7 +208,7 @@ def test_clock_and_movetime(engine):
         engine.send("position startpos")
         engine.send("go movetime 400")
         lines = engine.until("bestmove", timeout=HANG)
-        nodes = [int(line.split()[line.split().index("nodes") + 1]) for _, line in lines
+        nodes = [int(line.split()[line.split().index("nodes") + 1]) for line in lines
                  if line.startswith("info depth")]
         assert nodes and nodes[-1] > 2, lines
         engine.send("position startpos moves d2d4")
@@ -223,13 +222,13 @@ def test_clock_and_movetime(engine):
 def test_finished_game_waits_for_stop_when_infinite(engine):
     engine.send(f"position startpos moves {FOOLS_MATE}")
     engine.send("go infinite")
-    early = [line for _, line in engine.until("info", timeout=HANG)]
-    early.append(engine.line(timeout=HANG)[1])
+    early = engine.until("info", timeout=HANG)
+    early.append(engine.line(timeout=HANG))
     assert early == ["info string the game is over (checkmate): no move to play",
                      "info depth 0 score mate 0"]
     assert engine.quiet(0.4) == []  # no bestmove before stop
     engine.send("stop")
-    assert engine.until("bestmove", timeout=HANG)[-1][1] == "bestmove 0000"
+    assert engine.until("bestmove", timeout=HANG)[-1] == "bestmove 0000"
 
 
 def test_bad_bytes_and_go_while_searching(engine):
@@ -237,22 +236,22 @@ def test_bad_bytes_and_go_while_searching(engine):
     engine.proc.stdin.buffer.write(b"\xff\xfe garbage\x01\n")
     engine.proc.stdin.buffer.flush()
     engine.send("isready")
-    lines = [line for _, line in engine.until("readyok", timeout=HANG)]
+    lines = engine.until("readyok", timeout=HANG)
     assert lines[0].startswith("info string unknown command") and lines[-1] == "readyok"
     engine.send("position startpos")
     engine.send("go infinite")
     engine.send("go nodes 8")  # stops the infinite search, which answers first
     engine.send("go nodes 8")  # waits for the search with limits, then searches
-    lines = [line for _, line in engine.until("bestmove", timeout=30)]
-    lines += [line for _, line in engine.until("bestmove", timeout=30)]
-    lines += [line for _, line in engine.until("bestmove", timeout=30)]
+    lines = engine.until("bestmove", timeout=HANG)
+    lines += engine.until("bestmove", timeout=HANG)
+    lines += engine.until("bestmove", timeout=HANG)
     assert lines.count("info string go while searching: the running search is stopped "
                        "first") == 1, lines
     bests = [line.split()[1] for line in lines if line.startswith("bestmove ")]
     assert len(bests) == 3 and all(_legal("", b) for b in bests), lines
     engine.send("stop")  # nothing is running: no fourth bestmove
     engine.send("isready")
-    assert not [line for _, line in engine.until("readyok", timeout=HANG)
+    assert not [line for line in engine.until("readyok", timeout=HANG)
                 if line.startswith("bestmove")]
 
 
@@ -263,25 +262,25 @@ def test_weights_file_option(engine, tmp_path, tiny_checkpoints):
         engine.send("setoption name Threads value 1")
         engine.send("setoption name UCI_ShowWDL value true")
         engine.send("isready")
-        assert [line for _, line in engine.until("readyok")] == ["readyok"]
+        assert engine.until("readyok") == ["readyok"]
         engine.send("position startpos moves g1f3")
         engine.send("go nodes 8")
-        lines = engine.until("bestmove", timeout=30)
+        lines = engine.until("bestmove", timeout=HANG)
         assert _legal("g1f3", _bestmove(lines))
-        info = lines[-2][1]
+        info = lines[-2]
         assert " score cp " in info and re.search(r" wdl \d+ \d+ \d+ ", info), info
         w, d, l = map(int, re.search(r" wdl (\d+) (\d+) (\d+) ", info).groups())
         assert w + d + l == 1000
         engine.send(f"setoption name WeightsFile value {tiny_checkpoints['tictactoe']}")
         engine.send("isready")
-        lines = [line for _, line in engine.until("readyok")]
+        lines = engine.until("readyok")
         assert lines[0].startswith("info string cannot set WeightsFile: ")
         assert "tictactoe" in lines[0]
     finally:
         engine.send("setoption name WeightsFile value <empty>")
         engine.send("setoption name UCI_ShowWDL value false")
         engine.send("isready")
-        assert [line for _, line in engine.until("readyok")] == ["readyok"]
+        assert engine.until("readyok") == ["readyok"]
 
 
 # python-chess as the client -------------------------------------------------------

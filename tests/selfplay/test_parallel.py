@@ -137,6 +137,20 @@ def _last_row(run: Path) -> dict:
     return rows[-1] if rows else {}
 
 
+def _train_in_background(run: Path, *args: str, cpus: set[int] | None = None):
+    """(process, its output lines so far, their reader thread) of an endless `tabula train`
+    (stopped by the test); with `cpus`, the process's affinity."""
+    proc = subprocess.Popen([sys.executable, "-m", "tabula", "train", *GAME, "--run", str(run),
+                             *args, "--iterations", "100000", "--no-progress", *SETTINGS],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=None if cpus is None else
+                            (lambda: os.sched_setaffinity(0, cpus)))
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+    reader.start()
+    return proc, output, reader
+
+
 @pytest.mark.parametrize("backend", ["local", "ray"])
 def test_killed_actor_is_restarted_and_the_run_completes(tmp_path, backend):
     # The run is stopped (SIGTERM, a clean stop) only once a metrics row shows the
@@ -145,13 +159,7 @@ def test_killed_actor_is_restarted_and_the_run_completes(tmp_path, backend):
     if backend == "ray":
         need("ray")
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "tabula", "train", *GAME, "--run", str(run),
-                             "--backend", backend, "--actors", "2", "--iterations", "100000",
-                             "--no-progress", *SETTINGS],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
-    reader.start()
+    proc, output, reader = _train_in_background(run, "--backend", backend, "--actors", "2")
     try:
         deadline = time.monotonic() + 180
         while (victim := _actor_pid(run, "actor-1")) is None:  # Ray's after a first chunk
@@ -287,14 +295,8 @@ def test_more_ray_actors_than_cpus_share_them(tmp_path):
     They now ask a share, as the warning about sharing the cores says."""
     need("ray")
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "tabula", "train", *GAME, "--run", str(run),
-                             "--backend", "ray", "--actors", "2", "--iterations", "100000",
-                             "--no-progress", *SETTINGS],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: os.sched_setaffinity(0, {0}))
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
-    reader.start()
+    proc, output, reader = _train_in_background(run, "--backend", "ray", "--actors", "2",
+                                                cpus={0})
     try:
         deadline = time.monotonic() + 300  # a hang guard: one core, and Ray starting
         while _actor_pid(run, "actor-1") is None:  # written after its first chunk
