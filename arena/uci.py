@@ -240,8 +240,9 @@ class UciEngine:
 
     def _go(self, args: list[str]) -> str:
         """Every `go` but a perft is answered by exactly one bestmove, Stockfish-like:
-        what cannot be read is named in an info string and ignored, a running search
-        is stopped first (its own bestmove comes before), a finished game gets 0000."""
+        what cannot be read is named in an info string and ignored; a running search
+        answers its own bestmove first (one with limits finishes, an infinite or
+        pondering one is stopped); a finished game gets 0000."""
         notes = []
         if args[:1] == ["perft"]:
             depth = self._perft_depth(args[1:])

@@ -37,8 +37,7 @@ from selfplay.learner import Learner
 from selfplay.muzero_actor import MuZeroActor, is_environment
 from selfplay.muzero_learner import MuZeroLearner
 from selfplay.muzero_replay import (SegmentReplay, load_segments_window, read_segments,
-                                    segments_size,
-                                    write_segments)
+                                    segments_size, write_segments)
 from selfplay.records import ReplayError, game_texts, read_shard, write_shard
 from selfplay.replay import (ReplayBuffer, load_window, shard_paths, window_capacity,
                             window_full)
