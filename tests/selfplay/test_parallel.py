@@ -151,6 +151,16 @@ def _train_in_background(run: Path, *args: str, cpus: set[int] | None = None):
     return proc, output, reader
 
 
+def _wait_until(condition, proc: subprocess.Popen, output: list[str], seconds: float) -> None:
+    """Polls `condition` while the training process runs; fails if it exits first or
+    `seconds` (a hang guard) pass."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert proc.poll() is None, "".join(output)
+        assert time.monotonic() < deadline, "".join(output)
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("backend", ["local", "ray"])
 def test_killed_actor_is_restarted_and_the_run_completes(tmp_path, backend):
     # The run is stopped (SIGTERM, a clean stop) only once a metrics row shows the
@@ -161,18 +171,12 @@ def test_killed_actor_is_restarted_and_the_run_completes(tmp_path, backend):
     run = tmp_path / "run"
     proc, output, reader = _train_in_background(run, "--backend", backend, "--actors", "2")
     try:
-        deadline = time.monotonic() + 180
-        while (victim := _actor_pid(run, "actor-1")) is None:  # Ray's after a first chunk
-            assert proc.poll() is None, "".join(output)
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        # Ray writes an actor's pid after its first chunk.
+        _wait_until(lambda: _actor_pid(run, "actor-1") is not None, proc, output, 180)
+        victim = _actor_pid(run, "actor-1")
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 180
-        while not (_last_row(run).get("actors/restarts") == "1"
-                   and _last_row(run).get("actors/alive") == "2"):
-            assert proc.poll() is None, "".join(output)
-            assert time.monotonic() < deadline, "".join(output)
-            time.sleep(0.1)
+        _wait_until(lambda: _last_row(run).get("actors/restarts") == "1"
+                    and _last_row(run).get("actors/alive") == "2", proc, output, 180)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
         reader.join(timeout=10)
@@ -298,11 +302,8 @@ def test_more_ray_actors_than_cpus_share_them(tmp_path):
     proc, output, reader = _train_in_background(run, "--backend", "ray", "--actors", "2",
                                                 cpus={0})
     try:
-        deadline = time.monotonic() + 300  # a hang guard: one core, and Ray starting
-        while _actor_pid(run, "actor-1") is None:  # written after its first chunk
-            assert proc.poll() is None, "".join(output)
-            assert time.monotonic() < deadline, "".join(output)
-            time.sleep(0.1)
+        # Written after its first chunk; 300 s: a hang guard on one core, with Ray starting.
+        _wait_until(lambda: _actor_pid(run, "actor-1") is not None, proc, output, 300)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
         reader.join(timeout=10)
