@@ -8,6 +8,7 @@ still in flight are carried over to the next call.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +25,10 @@ class _Trajectory:
     policies: list = field(default_factory=list)
     root_values: list = field(default_factory=list)
     to_play: list = field(default_factory=list)
+    full: list = field(default_factory=list)
 
     def record(self, returns: np.ndarray) -> GameRecord:
+        full = np.asarray(self.full, bool)
         return GameRecord(
             observations=np.stack(self.observations).astype(np.float32),
             actions=np.asarray(self.actions, np.int32),
@@ -33,6 +36,7 @@ class _Trajectory:
             root_values=np.asarray(self.root_values, np.float32),
             to_play=np.asarray(self.to_play, np.int8),
             returns=np.asarray(returns, np.float32),
+            full=None if full.all() else full,
         )
 
 
@@ -47,6 +51,10 @@ class Actor:
         self.rng = rng
         self.timings = Timings()
         self.moves_played = 0
+        self.simulations = 0
+        """Simulations run so far (full and fast searches)."""
+        fast = selfplay.fast_simulations or max(1, search.num_simulations // 4)
+        self.fast_search = dataclasses.replace(search, num_simulations=fast)
         n = selfplay.parallel_games
         self._states = [game.new_initial_state() for _ in range(n)]
         self._trajectories = [_Trajectory() for _ in range(n)]
@@ -61,10 +69,16 @@ class Actor:
         for _ in range(num_moves):
             if should_stop():
                 break
-            batch = self.game.new_search_batch(self._states, self.search.num_simulations + 1)
-            result = run_search(batch, evaluator, self.search, info.num_actions,
-                                info.observation_shape, self.rng, add_noise=True,
+            # Playout cap randomization draws full or fast for the whole batch at once:
+            # the same share of positions as KataGo's per-move draw, one search call.
+            full = self.selfplay.full_search_fraction >= 1 or \
+                self.rng.random() < self.selfplay.full_search_fraction
+            search = self.search if full else self.fast_search
+            batch = self.game.new_search_batch(self._states, search.num_simulations + 1)
+            result = run_search(batch, evaluator, search, info.num_actions,
+                                info.observation_shape, self.rng, add_noise=full,
                                 timings=self.timings)
+            self.simulations += search.num_simulations * len(self._states)
             actions = self._choose(result)
             for i, state in enumerate(self._states):
                 traj = self._trajectories[i]
@@ -73,6 +87,7 @@ class Actor:
                 traj.policies.append(result.policy[i])
                 traj.root_values.append(float(result.value[i]))
                 traj.to_play.append(state.to_play())
+                traj.full.append(full)
                 state.apply(int(actions[i]))
                 if state.is_terminal():
                     finished.append(traj.record(state.returns()))

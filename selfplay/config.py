@@ -63,12 +63,23 @@ class SelfPlayConfig:
     before the search's own move is played."""
     inference_backend: str = "auto"
     """Network runtime for self-play: auto, onnx, torch, torch_cl or compile."""
+    full_search_fraction: float = 1.0
+    """Playout cap randomization (KataGo): the share of moves searched with
+    search.num_simulations; only those positions are trained on. The other moves get a
+    fast search of fast_simulations without root noise that only picks the move, so
+    more games (value targets) come from the same network evaluations. 1: every move."""
+    fast_simulations: int = 0
+    """Simulations of the fast searches (0: a quarter of search.num_simulations)."""
 
     # Checked here, not where they are used: a bad value must fail before the
     # run directory's config.toml is written, since resuming cannot change it.
     def __post_init__(self):
         _check_ints(self, 1, "parallel_games", "moves_per_iteration")
-        _check_ints(self, 0, "temperature_moves")
+        _check_ints(self, 0, "temperature_moves", "fast_simulations")
+        _check_floats(self, "full_search_fraction")
+        if not 0 < self.full_search_fraction <= 1:
+            raise ValueError("full_search_fraction must be in (0, 1], got "
+                             f"{self.full_search_fraction!r}")
         if self.inference_backend not in BACKENDS:
             raise ValueError(f"inference_backend must be one of {', '.join(BACKENDS)}, "
                              f"got {self.inference_backend!r}")
@@ -84,6 +95,11 @@ class ReplayConfig:
     """Positions required before training starts."""
     window_mb: float = 0.0
     """Upper bound on the window's memory in MiB (0: window_positions alone bounds it)."""
+    window_start: int = 0
+    """A window that grows with the run (KataGo's): training samples the newest
+    window_start * (1 + 0.4 * ((N / window_start) ** 0.75 - 1) / 0.75) positions after N
+    self-play positions (at most window_positions), so the first, weakest games leave
+    soon. 0: the whole window from the start."""
     archive: bool = False
     """Keep every replay shard: shards older than the window move to replay/archive/ (for
     later analysis) instead of being deleted. Off, the replay directory holds the window
@@ -91,7 +107,7 @@ class ReplayConfig:
 
     def __post_init__(self):
         _check_ints(self, 1, "window_positions")
-        _check_ints(self, 0, "min_positions")
+        _check_ints(self, 0, "min_positions", "window_start")
         _check_floats(self, "window_mb")
 
 
@@ -113,11 +129,32 @@ class LearnerConfig:
     """Weight of the value loss against the policy cross-entropy."""
     augment: bool = True
     """Apply random game symmetries to sampled positions."""
+    value_target_q: float = 0.0
+    """Value target (1 - w) z + w q: z the game's result, q the root search value of the
+    position (AlphaZero: w = 0). AlphaZero only; MuZero has its own n-step targets."""
+    lr_schedule: str = "constant"
+    """constant, or cosine: the learning rate falls along a half cosine from
+    learning_rate to lr_final * learning_rate over the session's budget (run.max_minutes
+    or run.max_iterations, whichever ends it first; a resumed session starts it again)."""
+    lr_final: float = 0.1
+    """cosine: the final learning rate as a fraction of learning_rate."""
+    ema_decay: float = 0.0
+    """An exponential moving average of the weights, updated after every step with this
+    decay (e.g. 0.998: about the last 500 steps), is the network that plays and is
+    checkpointed; the optimiser trains the raw weights, kept in the train state.
+    AlphaZero only. 0: the raw weights play."""
 
     def __post_init__(self):
         _check_ints(self, 1, "batch_size", "max_steps_per_iteration")
         _check_floats(self, "learning_rate", "weight_decay", "replay_ratio",
-                      "value_loss_weight")
+                      "value_loss_weight", "value_target_q", "lr_final", "ema_decay")
+        if self.ema_decay >= 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.value_target_q > 1:
+            raise ValueError(f"value_target_q must be in [0, 1], got {self.value_target_q!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be constant or cosine, got "
+                             f"{self.lr_schedule!r}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ float32 throughout, the same numbers as ever.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 
@@ -43,6 +44,16 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
+def scheduled_lr(config: LearnerConfig, progress: float) -> float:
+    """The learning rate at `progress` (0 to 1) of the budget: constant, or a half cosine
+    from learning_rate down to lr_final * learning_rate."""
+    if config.lr_schedule != "cosine":
+        return config.learning_rate
+    p = min(max(progress, 0.0), 1.0)
+    low = config.lr_final * config.learning_rate
+    return low + (config.learning_rate - low) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
 class Learner:
     """Trains a PolicyValueNet from replay samples.
 
@@ -67,6 +78,24 @@ class Learner:
         self.scaler = (torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16
                        else None)
         self.step = 0
+        self.ema_net: torch.nn.Module | None = None
+        """The weights' moving average (learner.ema_decay > 0): what plays and is saved."""
+        if config.ema_decay > 0 and type(self) is Learner:
+            self.ema_net = copy.deepcopy(self.net).eval()
+            self.ema_net.requires_grad_(False)
+
+    @property
+    def playing_net(self) -> torch.nn.Module:
+        """The network self-play and checkpoints use: the average if there is one."""
+        return self.ema_net if self.ema_net is not None else self.net
+
+    def _update_ema(self) -> None:
+        decay = self.config.ema_decay
+        with torch.no_grad():
+            for avg, raw in zip(self.ema_net.parameters(), self.net.parameters()):
+                avg.lerp_(raw, 1.0 - decay)
+            for avg, raw in zip(self.ema_net.buffers(), self.net.buffers()):
+                avg.copy_(raw)  # batch-norm statistics and counts: the latest
 
     def _build_net(self, network: NetworkConfig) -> torch.nn.Module:
         info = self.game.info
@@ -110,23 +139,31 @@ class Learner:
                 obs[rows], policy[rows] = self.game.apply_symmetry(k, obs[rows], policy[rows])
         return obs, policy
 
+    def set_learning_rate(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def train(self, replay, steps: int, rng: np.random.Generator,
-              should_stop=lambda: False) -> dict[str, float]:
-        """Runs up to `steps` gradient steps; returns mean losses. Blocks."""
+              should_stop=lambda: False, recent: int = 0) -> dict[str, float]:
+        """Runs up to `steps` gradient steps on the window (its `recent` newest positions,
+        if > 0); returns mean losses. Blocks."""
         self.net.train()
         totals = {"loss/policy": 0.0, "loss/value": 0.0, "loss/total": 0.0}
         done = 0
         for _ in range(steps):
             if should_stop():
                 break
-            obs, policy, value = replay.sample(self.config.batch_size, rng)
+            obs, policy, value = replay.sample(self.config.batch_size, rng, recent)
             obs, policy = self._augment(obs, policy, rng)
             losses = self._step(self._to_device(obs), self._to_device(policy),
                                 self._to_device(value))
+            if self.ema_net is not None:
+                self._update_ema()
             for key, v in losses.items():
                 totals[key] += v
             done += 1
-        return {k: v / max(done, 1) for k, v in totals.items()} | {"learner/steps": done}
+        return {k: v / max(done, 1) for k, v in totals.items()} | {
+            "learner/steps": done, "learner/lr": self.optimizer.param_groups[0]["lr"]}
 
     def _step(self, obs, target_policy, target_value) -> dict[str, float]:
         with self._autocast():
@@ -134,9 +171,11 @@ class Learner:
             # Under autocast log_softmax, cross_entropy and mse_loss run in float32.
             policy_loss = -(target_policy * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
             if self.network_config.value_head == "wdl":
-                # Outcome +1 / 0 / -1 -> class win 0 / draw 1 / loss 2.
-                classes = (1 - torch.round(target_value)).long().clamp(0, 2)
-                value_loss = F.cross_entropy(value_out, classes)
+                # Target v -> (win, draw, loss) = (max(v, 0), 1 - |v|, max(-v, 0)): an outcome
+                # +1 / 0 / -1 is one class; a q/z mix keeps its expectation v.
+                v = target_value.float().clamp(-1.0, 1.0)
+                soft = torch.stack([v.clamp(min=0.0), 1.0 - v.abs(), (-v).clamp(min=0.0)], 1)
+                value_loss = -(soft * F.log_softmax(value_out.float(), dim=1)).sum(1).mean()
             else:
                 value_loss = F.mse_loss(value_out, target_value)
             loss = policy_loss + self.config.value_loss_weight * value_loss
@@ -145,12 +184,19 @@ class Learner:
                 "loss/total": loss.item()}
 
     def state_dict_cpu(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().to("cpu").contiguous() for k, v in self.net.state_dict().items()}
+        """The playing network's weights (the average, if kept) on the CPU."""
+        return _cpu(self.playing_net)
+
+    def load_playing_weights(self, state_dict: dict) -> None:
+        """A checkpoint's weights into the playing network (RuntimeError if they don't fit)."""
+        self.playing_net.load_state_dict(state_dict)
 
     def save_state(self, extra: dict) -> bytes:
         """Optimiser state, torch RNG and `extra` (JSON-able) as safetensors bytes."""
         opt = self.optimizer.state_dict()
         tensors: dict[str, torch.Tensor] = {"rng/torch": torch.get_rng_state()}
+        if self.ema_net is not None:  # checkpoints hold the average; the raw weights here
+            tensors.update({f"weights/{k}": v for k, v in _cpu(self.net).items()})
         scalars: dict[str, dict] = {}
         for index, slots in opt["state"].items():
             for key, value in slots.items():
@@ -175,11 +221,22 @@ class Learner:
             saying what is wrong; the learner is left unchanged.
         """
         tensors, meta = _read_state(data)
+        weights = {k.removeprefix("weights/"): tensors.pop(k) for k in list(tensors)
+                   if k.startswith("weights/")}
+        if (self.ema_net is not None) != bool(weights):
+            raise ValueError("the raw weights of a moving-average run are missing" if weights
+                             == {} else "raw weights saved, but this learner keeps no average")
         state = self._optimizer_state(tensors, meta["scalars"])
         groups = self._param_groups(meta["param_groups"])
         rng, now = tensors.get("rng/torch"), torch.get_rng_state()
         if rng is None or rng.dtype != now.dtype or rng.shape != now.shape:
             raise ValueError("the torch random state is missing or malformed")
+        if weights:
+            try:
+                self.net.load_state_dict(weights)
+            except RuntimeError as e:
+                raise ValueError(f"the raw weights do not fit this network "
+                                 f"({str(e).splitlines()[0]})") from None
         self.optimizer.load_state_dict({"state": state, "param_groups": groups})
         torch.set_rng_state(rng)
         self.step = meta["step"]
@@ -230,6 +287,10 @@ class Learner:
                     raise ValueError(f"optimiser setting {key} = {value!r:.40} is not like "
                                      f"{now[key]!r}")
         return groups
+
+
+def _cpu(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
 
 
 def _read_state(data: bytes) -> tuple[dict, dict]:

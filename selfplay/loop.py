@@ -43,8 +43,10 @@ from selfplay import config as cfg
 from selfplay import telemetry
 from selfplay.evaluation import TrainingArena
 from selfplay.muzero_actor import reanalyze
+from selfplay.learner import scheduled_lr
 from selfplay.parallel import make_pool, resolve_actors
 from selfplay.records import ReplayError
+from selfplay.replay import growing_window
 from selfplay.run import RunError, RunLock, _finished, _Run, prepare_run, remove_stale_temps
 from selfplay.worker import INCOMING
 
@@ -58,7 +60,7 @@ METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "selfplay/sims_per_s", "time/network", "time/tree", "time/rules",
            "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
            "actors/alive", "actors/restarts", "process/open_files", "process/threads",
-           "process/children"]
+           "process/children", "evaluations", "learner/lr", "replay/sampled"]
 
 
 @dataclass
@@ -186,12 +188,15 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
     c = run.config
     actor = run.actor
     moves_before = actor.moves_played
+    sims_before = getattr(actor, "simulations", None)  # MuZero's actor: full searches only
     before = telemetry.snapshot(actor.timings)
     t0 = time.perf_counter()
     records = actor.play(evaluator, c.selfplay.moves_per_iteration, stop)
     t1 = time.perf_counter()
     moves = actor.moves_played - moves_before
-    chunk = telemetry.chunk_stats(before, actor.timings, moves, moves * c.search.num_simulations,
+    sims = (moves * c.search.num_simulations if sims_before is None
+            else actor.simulations - sims_before)
+    chunk = telemetry.chunk_stats(before, actor.timings, moves, sims,
                                   sum(_finished(r) for r in records), t1 - t0)
     if records:
         run.write_shard(records)
@@ -225,12 +230,21 @@ def _learn(run: _Run, evaluator, stop, records: list, moves: int, chunks: list[d
     if run.replay.size >= max(c.replay.min_positions, 1) and moves and not stop():
         steps = min(c.learner.max_steps_per_iteration,
                     max(1, math.ceil(moves * c.learner.replay_ratio / c.learner.batch_size)))
-        losses = run.learner.train(run.replay, steps, run.rng, stop)
+        if run.muzero:
+            losses = run.learner.train(run.replay, steps, run.rng, stop)
+        else:
+            run.learner.set_learning_rate(scheduled_lr(c.learner, run.progress))
+            recent = growing_window(run.counters["positions"], c.replay.window_start,
+                                    run.replay.capacity)
+            losses = run.learner.train(run.replay, steps, run.rng, stop, recent)
+            extra["replay/sampled"] = min(recent, run.replay.size)
     t3 = time.perf_counter()
     run.counters["iteration"] += 1
+    run.counters["evaluations"] += sum(int(ch.get("evaluations", 0)) for ch in chunks)
     return {
         "iteration": run.counters["iteration"], "learner_step": run.learner.step,
         "games": run.counters["games"], "positions": run.counters["positions"],
+        "evaluations": run.counters["evaluations"],
         "buffer_positions": run.replay.size, "selfplay/games": len(records),
         **telemetry.combine(chunks),
         "selfplay/mean_game_length": (float(np.mean([len(r) for r in records]))
@@ -340,6 +354,18 @@ def _budget_left(config: cfg.TrainConfig, run: _Run, start: float) -> bool:
     return True
 
 
+def _budget_used(config: cfg.TrainConfig, run: _Run, start: float) -> float:
+    """The share (0 to 1) of this session's budget spent: the larger of the iteration and
+    the time shares; 0 without a budget."""
+    r = config.run
+    used = 0.0
+    if r.max_iterations:
+        used = run.counters["iteration"] / r.max_iterations
+    if r.max_minutes:
+        used = max(used, (time.perf_counter() - start) / (r.max_minutes * 60))
+    return min(used, 1.0)
+
+
 def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None = None,
           progress: bool = True) -> Summary:
     """Trains (or resumes) the run in `run_dir` until its budget is spent. Blocks.
@@ -433,6 +459,7 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
 
     try:
         while go_on():
+            run.progress = _budget_used(config, run, start)
             if pool is None:
                 row = _iteration(run, evaluator, stop)
             else:

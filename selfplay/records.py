@@ -42,13 +42,26 @@ class GameRecord:
     """int8[T]: player to move at each position."""
     returns: np.ndarray
     """float32[num_players]: final outcome per player."""
+    full: np.ndarray | None = None
+    """bool[T]: positions searched in full, the only ones trained on (playout cap
+    randomization: the others were cheap searches that only picked a move). None: all."""
 
     def __len__(self) -> int:
         return len(self.actions)
 
-    def value_targets(self) -> np.ndarray:
-        """float32[T]: the final outcome from each position's mover's point of view."""
-        return self.returns[self.to_play.astype(np.int64)].astype(np.float32)
+    def value_targets(self, q_weight: float = 0.0) -> np.ndarray:
+        """float32[T]: the final outcome z from each position's mover's point of view,
+        mixed with the root search value q as (1 - q_weight) z + q_weight q."""
+        z = self.returns[self.to_play.astype(np.int64)].astype(np.float32)
+        if not q_weight:
+            return z
+        return ((1.0 - q_weight) * z + q_weight * self.root_values).astype(np.float32)
+
+    def trained(self) -> np.ndarray:
+        """int64[K]: the indices of the positions to train on (all unless `full` says)."""
+        if self.full is None:
+            return np.arange(len(self))
+        return np.flatnonzero(self.full)
 
 
 def _encode_obs(obs: np.ndarray) -> tuple[str, bytes]:
@@ -71,6 +84,8 @@ def encode_shard(game: str, obs_shape: tuple[int, ...], num_actions: int,
             "root_value": r.root_values.astype("<f4").tobytes(),
             "to_play": r.to_play.astype("i1").tobytes(),
             "returns": [float(x) for x in r.returns],
+            **({} if r.full is None or r.full.all() else
+               {"full": np.packbits(r.full.astype(np.uint8)).tobytes()}),
         })
     return msgpack.packb({"format": FORMAT, "version": VERSION, "game": game,
                           "obs_shape": list(obs_shape), "num_actions": num_actions,
@@ -128,6 +143,10 @@ def _decode_game(path, raw, obs_shape, num_actions) -> GameRecord:
         raise ReplayError(f"{path}: field 'policy' has negative entries")
     root_values = _array(path, raw, "root_value", "<f4", (length,)).astype(np.float32)
     _finite(path, "root_value", root_values)
+    full = None
+    if "full" in raw:  # absent: every position was a full search
+        full = np.unpackbits(_array(path, raw, "full", np.uint8, ((length + 7) // 8,)))
+        full = full[:length].astype(bool)
     return GameRecord(
         observations=obs.reshape((length,) + obs_shape),
         actions=actions.astype(np.int32),
@@ -135,6 +154,7 @@ def _decode_game(path, raw, obs_shape, num_actions) -> GameRecord:
         root_values=root_values,
         to_play=to_play.astype(np.int8),
         returns=np.asarray(returns, np.float32),
+        full=full,
     )
 
 

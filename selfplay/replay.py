@@ -26,14 +26,29 @@ def window_capacity(window_positions: int, window_mb: float, obs_shape,
     return max(1, min(window_positions, int(window_mb * 2**20) // per_position))
 
 
+def growing_window(positions: int, start: int, capacity: int) -> int:
+    """The positions to sample from after `positions` self-play positions: KataGo's
+    growing window c (1 + beta ((N / c) ** alpha - 1) / alpha) with c = `start`,
+    alpha = 0.75, beta = 0.4, at most `capacity`. `start` 0: `capacity` throughout."""
+    if start <= 0:
+        return capacity
+    if positions <= start:
+        return min(start, capacity)
+    alpha, beta = 0.75, 0.4
+    return min(capacity, int(start * (1 + beta * ((positions / start) ** alpha - 1) / alpha)))
+
+
 class ReplayBuffer:
     """A ring of the `capacity` most recent positions."""
 
     max_bytes = 0
     """The window's byte bound (as SegmentReplay's): none, capacity alone bounds it."""
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], num_actions: int):
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], num_actions: int,
+                 q_weight: float = 0.0):
         self.capacity = capacity
+        self.q_weight = q_weight
+        """Value target (1 - q_weight) z + q_weight q: see GameRecord.value_targets."""
         self.obs = np.zeros((capacity,) + tuple(obs_shape), np.float16)
         self.policy = np.zeros((capacity, num_actions), np.float32)
         self.value = np.zeros(capacity, np.float32)
@@ -45,21 +60,15 @@ class ReplayBuffer:
         self._held = 0
 
     def add(self, record: GameRecord) -> None:
-        """Appends a finished game's positions, overwriting the oldest."""
-        targets = record.value_targets()
-        n = len(record)
-        if n > self.capacity:
-            record = GameRecord(record.observations[-self.capacity:],
-                                record.actions[-self.capacity:],
-                                record.policies[-self.capacity:],
-                                record.root_values[-self.capacity:],
-                                record.to_play[-self.capacity:], record.returns)
-            targets = targets[-self.capacity:]
-            n = self.capacity
+        """Appends a finished game's trained positions, overwriting the oldest."""
+        keep = record.trained()[-self.capacity:]
+        n = len(keep)
+        if n == 0:
+            return
         idx = (self._next + np.arange(n)) % self.capacity
-        self.obs[idx] = record.observations
-        self.policy[idx] = record.policies
-        self.value[idx] = targets
+        self.obs[idx] = record.observations[keep]
+        self.policy[idx] = record.policies[keep]
+        self.value[idx] = record.value_targets(self.q_weight)[keep]
         self._next = int((self._next + n) % self.capacity)
         self.size = min(self.capacity, self.size + n)
         self.games_added += 1
@@ -74,15 +83,19 @@ class ReplayBuffer:
         """Games with at least one position in the window."""
         return len(self._lengths)
 
-    def sample(self, batch_size: int, rng: np.random.Generator):
-        """Uniform positions from the window.
+    def sample(self, batch_size: int, rng: np.random.Generator, recent: int = 0):
+        """Uniform positions from the window, or from its `recent` newest positions.
 
         Returns:
           (obs float32[N, *obs_shape], policy float32[N, A], value float32[N]).
         """
         if self.size == 0:
             raise ValueError("cannot sample an empty replay window")
-        idx = rng.integers(0, self.size, size=batch_size)
+        if 0 < recent < self.size:
+            idx = (self._next - recent + rng.integers(0, recent, size=batch_size)) \
+                % self.capacity
+        else:
+            idx = rng.integers(0, self.size, size=batch_size)
         return self.obs[idx].astype(np.float32), self.policy[idx], self.value[idx]
 
     def nbytes(self) -> int:

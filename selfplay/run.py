@@ -167,7 +167,8 @@ def remove_stale_temps(run_dir: Path) -> list[Path]:
 
 def _metadata(config, game, learner, counters, parent):
     info = game.info
-    extra = {"iteration": counters["iteration"], "search": dataclasses.asdict(config.search)}
+    extra = {"iteration": counters["iteration"], "evaluations": counters["evaluations"],
+             "search": dataclasses.asdict(config.search)}
     if config.algo == "muzero":
         extra["muzero"] = dataclasses.asdict(config.muzero)
     return {"game": config.game, "algo": config.algo, "network": learner.network_config,
@@ -193,7 +194,9 @@ class _Run:
             raise RunError(problem)
         torch.manual_seed(config.run.seed)
         self.rng = np.random.default_rng(config.run.seed)
-        self.counters = {"iteration": 0, "games": 0, "positions": 0}
+        self.counters = {"iteration": 0, "games": 0, "positions": 0, "evaluations": 0}
+        self.progress = 0.0
+        """The share of the session's budget spent (the learning-rate schedule's clock)."""
         self.checkpoint: Path | None = None
         if self.muzero:
             mz = config.muzero
@@ -210,7 +213,7 @@ class _Run:
             self.replay = ReplayBuffer(
                 window_capacity(config.replay.window_positions, config.replay.window_mb,
                                 info.observation_shape, info.num_actions),
-                info.observation_shape, info.num_actions)
+                info.observation_shape, info.num_actions, config.learner.value_target_q)
         self._sizes: dict[str, tuple[int, int]] = {}
         """(positions, window bytes) of the shards this process wrote, took in or loaded."""
         self._resume()
@@ -266,6 +269,8 @@ class _Run:
             extra = self.learner.load_state(path.read_bytes())
             self.counters = {k: int(extra["counters"][k])
                              for k in ("iteration", "games", "positions")}
+            # Network evaluations were first counted in December 2026.
+            self.counters["evaluations"] = int(extra["counters"].get("evaluations", 0))
             self.rng.bit_generator.state = extra["rng"]
             name = str(extra["checkpoint"])
             next_shard = extra.get("next_shard")
@@ -276,7 +281,7 @@ class _Run:
                            "directory") from None
         self.checkpoint = self.run_dir / "checkpoints" / name
         try:
-            self.learner.net.load_state_dict(load_checkpoint(self.checkpoint).state_dict)
+            self.learner.load_playing_weights(load_checkpoint(self.checkpoint).state_dict)
         except (CheckpointError, RuntimeError) as e:
             # CheckpointError's advice (use an earlier checkpoint) does not apply
             # here: the optimiser state in train_state belongs to this one.
@@ -294,7 +299,7 @@ class _Run:
                             self.game.info.num_actions, self.config.muzero_network)
             net.load_state_dict(self.learner.state_dict_cpu())
             return MuZeroInference(net, device=self.config.run.device)
-        return make_evaluator(self.learner.net, self.config.selfplay.inference_backend)
+        return make_evaluator(self.learner.playing_net, self.config.selfplay.inference_backend)
 
     def save(self) -> Path:
         name = checkpoint_name(self.learner.step)

@@ -107,13 +107,16 @@ class SelfPlayWorker:
         info = self.game.info
         before = telemetry.snapshot(self.actor.timings)
         moves_before = self.actor.moves_played
+        sims_before = getattr(self.actor, "simulations", 0)
         start = time.perf_counter()
         records = self.actor.play(self.evaluator, c.selfplay.moves_per_iteration, should_stop)
         seconds = time.perf_counter() - start
         moves = self.actor.moves_played - moves_before
         finished = [r for r in records if getattr(r, "done", True)]
-        stats = telemetry.chunk_stats(before, self.actor.timings, moves,
-                                      moves * c.search.num_simulations, len(finished), seconds)
+        sims = (self.actor.simulations - sims_before if hasattr(self.actor, "simulations")
+                else moves * c.search.num_simulations)  # MuZero's actor: full searches
+        stats = telemetry.chunk_stats(before, self.actor.timings, moves, sims,
+                                      len(finished), seconds)
         stats.update(actor=self.actor_id, pid=os.getpid(), rss=telemetry.rss_bytes(),
                      checkpoint=self.checkpoint)
         if self.muzero:

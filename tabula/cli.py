@@ -7,7 +7,7 @@
     tabula arena   RUN_DIR [--games N] [--sims N] [--round-robin] [--opponent SPEC ...]
     tabula elo     RUN_DIR | --pgn FILE [--anchor NAME]
     tabula games
-    tabula bench   mcts|inference|selfplay|actors|memory|backends|arena|gtp|perft|uci|muzero [ARGS ...]
+    tabula bench   mcts|inference|selfplay|actors|memory|learning|backends|arena|gtp|perft|uci|muzero [ARGS ...]
 
 User errors (bad game, config, checkpoint, run directory, file) print one
 line `tabula: error: ...` on stderr and exit with status 2. Heavy packages
@@ -37,6 +37,7 @@ BENCH_MODULES = {
     "muzero": "selfplay.bench_muzero",
     "actors": "selfplay.bench_actors",
     "memory": "selfplay.bench_memory",
+    "learning": "selfplay.bench_learning",
     "backends": "selfplay.bench_backends",
     "arena": "arena.bench",
     "gtp": "arena.bench_gtp",

@@ -147,7 +147,8 @@ _CHOICES = {"root_mode": ["puct", "gumbel"], "value_head": ["scalar", "wdl"],
             "gate_score": [0.5, 0.55, 1.0], "sprt_elo0": [0.0, -5.0], "sprt_elo1": [10.0, 30.0],
             "downsample": ["auto", "none", "always"], "reanalyze_fraction": [0.0, 0.25, 0.9],
             "backend": ["local", "ray"], "actors": ["auto", "0", "3"],
-            "address": ["", "auto", "10.0.0.5:6379"]}
+            "address": ["", "auto", "10.0.0.5:6379"], "lr_schedule": ["constant", "cosine"],
+            "value_target_q": [0.0, 0.5, 1.0], "full_search_fraction": [0.25, 1.0]}
 
 
 def _field_values(f, default, limit=cfg.MAX_SETTING):

@@ -60,7 +60,8 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_dataset(value_head):
     stats = learner.train(buffer, 30, np.random.default_rng(0))
     after = _loss(learner, buffer)
     assert stats["learner/steps"] == 30 and learner.step == 30
-    assert set(stats) == {"loss/policy", "loss/value", "loss/total", "learner/steps"}
+    assert set(stats) == {"loss/policy", "loss/value", "loss/total", "learner/steps",
+                          "learner/lr"}
     assert after < 0.8 * before, (before, after)
 
 

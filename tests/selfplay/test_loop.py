@@ -25,8 +25,14 @@ def test_a_run_and_its_resumption_count_on(tmp_path):
     first = train(_config("run.max_iterations=2", "run.checkpoint_every=1"), run, progress=False)
     assert (first.iterations, first.interrupted) == (2, False)
     state = train_state(run)
-    assert state["extra"]["counters"] == {"iteration": 2, "games": first.games,
-                                          "positions": first.positions}
+    counters = state["extra"]["counters"]
+    assert counters == {"iteration": 2, "games": first.games, "positions": first.positions,
+                        "evaluations": counters["evaluations"]}
+    # Every self-play move (TINY: 2 iterations x 9 moves x 8 games) evaluates its root and
+    # at most one leaf per simulation (4): the count lies between, and metrics.csv has it.
+    moves = 2 * 9 * 8
+    assert moves <= counters["evaluations"] <= 5 * moves
+    assert int(metrics(run)[-1]["evaluations"]) == counters["evaluations"]
     assert state["step"] == first.learner_step > 0
     second = train(None, run, _budget(4), progress=False)
     assert second.iterations == 2
