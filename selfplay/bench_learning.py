@@ -51,7 +51,7 @@ MEASURES = {
 """The measures each game offers; the first ones are the defaults (see DEFAULTS)."""
 DEFAULTS = {"tictactoe": ("minimax",), "connect4": ("strict", "keeps"),
             "go9": ("gnugo",), "chess": ("random",)}
-GNUGO = "gtp:gnugo --mode gtp --level 1 --chinese-rules --komi 7"
+GNUGO = "gnugo1=gtp:gnugo --mode gtp --level 1 --chinese-rules"
 STOCKFISH = "uci:stockfish"
 COLUMNS = ["checkpoint", "step", "iteration", "minutes", "games", "positions", "evaluations",
            "learner_steps", "sims"]
@@ -196,6 +196,22 @@ def _metrics_rows(run: Path) -> dict[int, dict]:
     return out
 
 
+def _estimated_evaluations(metrics: dict[int, dict]) -> dict[int, float]:
+    """iteration -> network evaluations, for runs from before they were counted: each
+    iteration's new positions times its evaluations per position (the two rates)."""
+    out, total, previous = {}, 0.0, 0
+    for iteration in sorted(metrics):
+        row = metrics[iteration]
+        positions = int(_number(row, "positions")) if _number(row, "positions") == \
+            _number(row, "positions") else previous
+        ratio = _number(row, "selfplay/evals_per_s") / _number(row, "selfplay/positions_per_s")
+        if ratio == ratio and ratio != math.inf:
+            total += ratio * (positions - previous)
+        previous = positions
+        out[iteration] = total
+    return out
+
+
 def _number(row: dict, key: str) -> float:
     try:
         return float(row.get(key) or "nan")
@@ -214,6 +230,7 @@ def checkpoint_facts(run: Path, every: int) -> list[dict]:
     if chosen[-1] != paths[-1]:
         chosen.append(paths[-1])
     metrics = _metrics_rows(run)
+    estimated = _estimated_evaluations(metrics)
     out = []
     for path in chosen:
         meta = read_metadata(path)
@@ -221,8 +238,9 @@ def checkpoint_facts(run: Path, every: int) -> list[dict]:
         iteration = int(extra.get("iteration", 0))
         row = metrics.get(iteration, {})
         evaluations = extra.get("evaluations")
-        if evaluations is None:
-            evaluations = _number(row, "evaluations")
+        if evaluations is None:  # a run from before the count: estimated from its rates
+            evaluations = estimated.get(iteration, math.nan)
+            evaluations = round(evaluations) if evaluations == evaluations else ""
         out.append({"checkpoint": path.name, "path": path, "step": int(meta["step"]),
                     "iteration": iteration, "minutes": row.get("minutes", math.nan),
                     "games": int(meta.get("games", 0)), "positions": int(meta.get("positions", 0)),
@@ -256,8 +274,9 @@ def evaluate_run(run: Path, s: Settings, every: int, progress: bool = True) -> l
     first = checkpoint_facts(run, 10**9)[0]["path"]
     rows = []
     for i, fact in enumerate(facts):
-        if fact["checkpoint"] in cached:
-            rows.append(cached[fact["checkpoint"]])
+        if fact["checkpoint"] in cached:  # its measures; the run's figures as they are now
+            rows.append(cached[fact["checkpoint"]] | {k: v for k, v in fact.items()
+                                                      if k != "path"})
             continue
         last = i == len(facts) - 1
         games = s.final_games if last else s.games
@@ -439,6 +458,8 @@ def main(argv=None) -> int:
     if args.run is None:
         parser.error("give --run DIR (or --compare RUN ...)")
     if args.minutes is not None:
+        if args.game is None and not (args.run / "config.toml").exists():
+            raise ValueError(f"{args.run} is a new run: give --game (tabula games lists them)")
         _train(args, args.run)
     game = args.game or _run_game(args.run)
     if game not in MEASURES:

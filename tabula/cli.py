@@ -163,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("games", help="list the registered games")
     p.set_defaults(func=_cmd_games)
 
-    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|muzero|arena|gtp|perft|uci "
-                                     "--help")
+    p = sub.add_parser("bench", help="benchmarks: tabula bench mcts|inference|selfplay|muzero|"
+                                     "learning|arena|gtp|perft|uci --help")
     p.add_argument("target", choices=sorted(BENCH_MODULES))
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
     p.set_defaults(func=lambda a: _bench(a.target, a.args))

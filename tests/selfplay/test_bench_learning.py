@@ -85,3 +85,7 @@ def test_bad_requests_exit_2_with_a_reason(tmp_path, tabula):
     run = _run(tmp_path, "ttt", "tictactoe", 1)
     proc = tabula("bench", "learning", "--run", str(run), "--measures", "gnugo")
     assert proc.returncode == 2 and "no measure gnugo" in proc.stderr
+    # Training a new run needs its game (tabula train alone would pick tic-tac-toe).
+    proc = tabula("bench", "learning", "--run", str(tmp_path / "new"), "--minutes", "1")
+    assert proc.returncode == 2 and "give --game" in proc.stderr
+    assert not (tmp_path / "new").exists()
