@@ -80,6 +80,8 @@ class Actor:
                                 timings=self.timings)
             self.simulations += search.num_simulations * len(self._states)
             actions = self._choose(result)
+            if self.selfplay.random_move_fraction > 0:
+                actions = self._randomize(actions)
             for i, state in enumerate(self._states):
                 traj = self._trajectories[i]
                 traj.observations.append(state.observation())
@@ -95,6 +97,14 @@ class Actor:
                     self._trajectories[i] = _Trajectory()
             self.moves_played += len(self._states)
         return finished
+
+    def _randomize(self, actions: np.ndarray) -> np.ndarray:
+        """Replaces a random_move_fraction share of the moves by uniform legal moves."""
+        actions = actions.copy()
+        for i in np.flatnonzero(self.rng.random(len(actions))
+                                < self.selfplay.random_move_fraction):
+            actions[i] = self.rng.choice(np.flatnonzero(self._states[i].legal_mask()))
+        return actions
 
     def _choose(self, result) -> np.ndarray:
         """The search's move, or in the first `temperature_moves` plies a sample.

@@ -70,13 +70,20 @@ class SelfPlayConfig:
     more games (value targets) come from the same network evaluations. 1: every move."""
     fast_simulations: int = 0
     """Simulations of the fast searches (0: a quarter of search.num_simulations)."""
+    random_move_fraction: float = 0.0
+    """The share of moves replaced by a uniformly random legal move after the search (its
+    position keeps the search's policy target), so the window holds positions after
+    mistakes, which an opponent makes and near-perfect self-play no longer does."""
 
     # Checked here, not where they are used: a bad value must fail before the
     # run directory's config.toml is written, since resuming cannot change it.
     def __post_init__(self):
         _check_ints(self, 1, "parallel_games", "moves_per_iteration")
         _check_ints(self, 0, "temperature_moves", "fast_simulations")
-        _check_floats(self, "full_search_fraction")
+        _check_floats(self, "full_search_fraction", "random_move_fraction")
+        if self.random_move_fraction >= 1:
+            raise ValueError("random_move_fraction must be in [0, 1), got "
+                             f"{self.random_move_fraction!r}")
         if not 0 < self.full_search_fraction <= 1:
             raise ValueError("full_search_fraction must be in (0, 1], got "
                              f"{self.full_search_fraction!r}")

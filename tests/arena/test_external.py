@@ -165,7 +165,10 @@ def test_close_kills_an_engine_that_ignores_quit_and_is_idempotent():
 
 
 @pytest.mark.parametrize("protocol", ["gtp", "uci"])
-def test_close_quits_politely(protocol):
+def test_close_quits_politely(protocol, monkeypatch):
+    # A grace long enough for a Python engine to exit with both cores busy: what is tested
+    # is that quit is sent and obeyed (a kill after the grace would show as -9).
+    monkeypatch.setattr("arena.external.CLOSE_GRACE", 60.0)
     player = fake(protocol, "tictactoe", "good")
     player.select([position("tictactoe")])
     proc = player._engine.proc

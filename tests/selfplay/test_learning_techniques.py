@@ -163,3 +163,36 @@ def test_the_raw_weights_round_trip_through_the_train_state():
         other.load_state(_learner(0.0).save_state({}))
     with pytest.raises(ValueError, match="ema_decay"):
         LearnerConfig(ema_decay=1.0)
+
+
+def test_random_moves_replace_a_share_of_the_searched_ones():
+    game = get_game("connect4")
+    search = SearchConfig(num_simulations=4, root_mode="gumbel", max_num_considered_actions=4)
+
+    def first_moves(fraction):
+        actor = Actor(game, search, SelfPlayConfig(parallel_games=400, temperature_moves=0,
+                                                   random_move_fraction=fraction),
+                      np.random.default_rng(5))
+        # A prior with all its mass on column 0: the search plays it.
+        actor.play(_FirstColumn(game.info.num_actions), 1)
+        return ([t.actions[0] for t in actor._trajectories],
+                [int(np.argmax(t.policies[0])) for t in actor._trajectories])
+
+    played, targets = first_moves(0.0)
+    assert set(played) == {0} and set(targets) == {0}
+    played, targets = first_moves(0.5)
+    share = sum(a != 0 for a in played) / len(played)
+    assert 0.3 < share < 0.56  # half the moves random, 6 in 7 of those not column 0
+    assert set(targets) == {0}  # the policy targets stay the search's
+    with pytest.raises(ValueError, match="random_move_fraction"):
+        SelfPlayConfig(random_move_fraction=1.0)
+
+
+class _FirstColumn:
+    """Logits that favour the lowest action strongly; value 0."""
+
+    def __init__(self, num_actions):
+        self.logits = np.array([[20.0] + [0.0] * (num_actions - 1)], np.float32)
+
+    def evaluate(self, obs, mask):
+        return np.repeat(self.logits, len(obs), axis=0), np.zeros(len(obs), np.float32)
