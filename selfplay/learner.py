@@ -170,9 +170,13 @@ class Learner:
             logits, value_out = self.net(obs)
             # Under autocast log_softmax, cross_entropy and mse_loss run in float32.
             policy_loss = -(target_policy * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-            if self.network_config.value_head == "wdl":
-                # Target v -> (win, draw, loss) = (max(v, 0), 1 - |v|, max(-v, 0)): an outcome
-                # +1 / 0 / -1 is one class; a q/z mix keeps its expectation v.
+            if self.network_config.value_head == "wdl" and not self.config.value_target_q:
+                # Outcome +1 / 0 / -1 -> class win 0 / draw 1 / loss 2.
+                classes = (1 - torch.round(target_value)).long().clamp(0, 2)
+                value_loss = F.cross_entropy(value_out, classes)
+            elif self.network_config.value_head == "wdl":
+                # A q/z mix v -> (win, draw, loss) = (max(v, 0), 1 - |v|, max(-v, 0)): the
+                # distribution of expectation v nearest an outcome (one class at +1, 0, -1).
                 v = target_value.float().clamp(-1.0, 1.0)
                 soft = torch.stack([v.clamp(min=0.0), 1.0 - v.abs(), (-v).clamp(min=0.0)], 1)
                 value_loss = -(soft * F.log_softmax(value_out.float(), dim=1)).sum(1).mean()

@@ -174,7 +174,7 @@ def test_cpu_learner_matches_a_plain_step_bitwise(value_head):
         obs, policy, value = buffer.sample(16, rng_b)
         want = _plain_step(net, optimizer, torch.from_numpy(obs), torch.from_numpy(policy),
                            torch.from_numpy(value), value_head)
-        assert got == want | {"learner/steps": 1}
+        assert got == want | {"learner/steps": 1, "learner/lr": 1e-2}
     for (name, x), y in zip(learner.net.state_dict().items(), net.state_dict().values()):
         assert torch.equal(x, y), name
 

@@ -148,7 +148,8 @@ _CHOICES = {"root_mode": ["puct", "gumbel"], "value_head": ["scalar", "wdl"],
             "downsample": ["auto", "none", "always"], "reanalyze_fraction": [0.0, 0.25, 0.9],
             "backend": ["local", "ray"], "actors": ["auto", "0", "3"],
             "address": ["", "auto", "10.0.0.5:6379"], "lr_schedule": ["constant", "cosine"],
-            "value_target_q": [0.0, 0.5, 1.0], "full_search_fraction": [0.25, 1.0]}
+            "value_target_q": [0.0, 0.5, 1.0], "full_search_fraction": [0.25, 1.0],
+            "random_move_fraction": [0.0, 0.05], "ema_decay": [0.0, 0.99]}
 
 
 def _field_values(f, default, limit=cfg.MAX_SETTING):

@@ -196,3 +196,29 @@ class _FirstColumn:
 
     def evaluate(self, obs, mask):
         return np.repeat(self.logits, len(obs), axis=0), np.zeros(len(obs), np.float32)
+
+
+def test_a_wdl_head_learns_a_mixed_target_as_its_nearest_distribution():
+    import torch
+    import torch.nn.functional as F
+
+    from engine.networks import NetworkConfig
+    from selfplay.learner import Learner
+
+    torch.manual_seed(0)
+    learner = Learner(get_game("tictactoe"),
+                      NetworkConfig(blocks=1, channels=8, value_hidden=8, value_head="wdl"),
+                      LearnerConfig(value_target_q=0.5, augment=False))
+    obs = torch.zeros((4,) + TTT_SHAPE)
+    obs[:, 0, 0, 0] = torch.arange(4.0)
+    policy = torch.full((4, TTT_ACTIONS), 1 / 9)
+    target = torch.tensor([1.0, 0.0, -1.0, 0.5])
+    learner.net.train()
+    with torch.no_grad():
+        _, wdl = learner.net(obs)
+    log_p = F.log_softmax(wdl, dim=1)
+    # (win, draw, loss) targets by hand: one class for +1, 0, -1; half win, half draw at 0.5.
+    want = -(log_p[0, 0] + log_p[1, 1] + log_p[2, 2] + 0.5 * log_p[3, 0]
+             + 0.5 * log_p[3, 1]) / 4
+    got = learner._step(obs, policy, target)["loss/value"]
+    assert got == pytest.approx(float(want), rel=1e-5)

@@ -44,7 +44,10 @@ COLUMNS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
            "actors/alive", "actors/restarts",
            # Resources, to show they stay bounded (selfplay/telemetry.py).
-           "process/open_files", "process/threads", "process/children"]
+           "process/open_files", "process/threads", "process/children",
+           # Learning per evaluation: cumulative network evaluations, the learning rate,
+           # the positions the (growing) window samples from.
+           "evaluations", "learner/lr", "replay/sampled"]
 STEPS_PER_ITERATION = 3  # learner.max_steps_per_iteration in TINY
 
 
