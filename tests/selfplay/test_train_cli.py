@@ -326,7 +326,9 @@ def test_a_run_writes_everything_it_needs(session):
     assert state["extra"]["checkpoint"] == checkpoints[-1].name
     assert state["extra"]["counters"] == {"iteration": int(rows[-1]["iteration"]),
                                           "games": sum(games),
-                                          "positions": int(rows[-1]["positions"])}
+                                          "positions": int(rows[-1]["positions"]),
+                                          "evaluations": int(rows[-1]["evaluations"])}
+    assert metas[-1]["extra"]["evaluations"] == int(rows[-1]["evaluations"])
     assert state["step"] == metas[-1]["step"]
     assert str(checkpoints[-1]) in out[0]
 
