@@ -213,9 +213,13 @@ def _estimated_evaluations(metrics: dict[int, dict]) -> dict[int, float]:
 
 
 def _number(row: dict, key: str) -> float:
+    """A row's number (rows from learning.csv hold text), NaN where it has none."""
+    value = row.get(key)
+    if value is None or value == "":
+        return math.nan
     try:
-        return float(row.get(key) or "nan")
-    except ValueError:
+        return float(value)
+    except (TypeError, ValueError):
         return math.nan
 
 
@@ -306,7 +310,7 @@ def _row_line(row: dict, measures) -> str:
              f"{int(_number(row, 'positions')):>9,} positions"]
     for m in measures:
         n = _number(row, f"{m}_n")
-        if not n:
+        if not n > 0:  # not measured at this checkpoint (NaN or 0 games)
             continue
         parts.append(f"{m} {_number(row, m):.3f} ({_number(row, m + '_low'):.3f}-"
                      f"{_number(row, m + '_high'):.3f}, n {int(n)})")
@@ -324,13 +328,13 @@ def plot_runs(runs: dict[str, list[dict]], measures: tuple[str, ...], out_png: P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [m for m in measures if any(_number(r, f"{m}_n") for rows in runs.values()
+    shown = [m for m in measures if any(_number(r, f"{m}_n") > 0 for rows in runs.values()
                                         for r in rows)]
     fig, axes = plt.subplots(max(len(shown), 1), 2, figsize=(12, 3.6 * max(len(shown), 1)),
                              squeeze=False)
     for row_axes, m in zip(axes, shown):
         for label, rows in runs.items():
-            points = [r for r in rows if _number(r, f"{m}_n")]
+            points = [r for r in rows if _number(r, f"{m}_n") > 0]
             for ax, x_key in zip(row_axes, ("minutes", "evaluations")):
                 xs = [_number(r, x_key) for r in points]
                 ys = [_number(r, m) for r in points]

@@ -68,8 +68,11 @@ def test_connect4_strict_counts_only_won_and_drawn_positions(tmp_path, tabula):
         pytest.skip(f"no solved positions at {DEFAULT_DATA}")
     positions = load_positions(DEFAULT_DATA)
     run = _run(tmp_path, "c4", "connect4", 1)
-    proc = tabula("bench", "learning", "--run", str(run), "--sims", "2")
+    # mcts with no games (the default --games 0) is listed but not measured.
+    proc = tabula("bench", "learning", "--run", str(run), "--sims", "2",
+                  "--measures", "strict,keeps,mcts")
     assert proc.returncode == 0, proc.stderr
+    assert "mcts" not in proc.stdout.split("checkpoints; last")[0]
     row = _rows(run)[-1]
     assert int(row["strict_n"]) == sum(p.score >= 0 for p in positions)
     assert int(row["keeps_n"]) == len(positions)
