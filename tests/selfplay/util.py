@@ -20,7 +20,8 @@ TINY = ["--set", "run.actors=0", "--set", "network.blocks=1", "--set", "network.
         "--set", "selfplay.parallel_games=8", "--set", "selfplay.moves_per_iteration=9",
         "--set", "selfplay.inference_backend=torch", "--set", "replay.window_positions=5000",
         "--set", "replay.min_positions=10", "--set", "learner.batch_size=16",
-        "--set", "learner.replay_ratio=4", "--set", "learner.max_steps_per_iteration=3"]
+        "--set", "learner.replay_ratio=4", "--set", "learner.max_steps_per_iteration=3",
+        "--set", "selfplay.random_move_fraction=0", "--set", "learner.value_target_q=0"]
 
 
 def tiny_overrides(*extra: str) -> dict:
