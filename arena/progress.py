@@ -39,7 +39,7 @@ def run_checkpoints(run_dir: str | Path, every: int = 1) -> list[RunCheckpoint]:
     chosen = paths[::max(every, 1)]
     if chosen[-1] != paths[-1]:
         chosen.append(paths[-1])
-    times = _iteration_times(run_dir / "metrics.csv")
+    times = iteration_times(run_dir / "metrics.csv")
     out = []
     for path in chosen:
         meta = read_metadata(path)
@@ -48,7 +48,7 @@ def run_checkpoints(run_dir: str | Path, every: int = 1) -> list[RunCheckpoint]:
     return out
 
 
-def _iteration_times(path: Path) -> dict[int, float]:
+def iteration_times(path: Path) -> dict[int, float]:
     """iteration -> cumulative training seconds, summed over resumed sessions."""
     if not path.exists():
         return {}

@@ -178,22 +178,15 @@ _GAMES = {"mcts": measure_mcts, "gnugo": measure_gnugo, "random": measure_random
 
 def _metrics_rows(run: Path) -> dict[int, dict]:
     """iteration -> its metrics.csv row, with cumulative minutes over resumed sessions."""
+    from arena.progress import iteration_times
+
     path = run / "metrics.csv"
-    out: dict[int, dict] = {}
-    if not path.exists():
-        return out
-    offset = previous = 0.0
+    times = iteration_times(path)
+    if not times:
+        return {}
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                iteration, t = int(row["iteration"]), float(row["time_s"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            if t < previous:
-                offset += previous
-            previous = t
-            out[iteration] = dict(row, minutes=(offset + t) / 60)
-    return out
+        rows = {row.get("iteration"): row for row in csv.DictReader(f)}
+    return {i: dict(rows[str(i)], minutes=t / 60) for i, t in times.items()}
 
 
 def _estimated_evaluations(metrics: dict[int, dict]) -> dict[int, float]:
