@@ -40,6 +40,10 @@ class NetworkConfig:
     """Channels of the value head's 1x1 convolution."""
     value_hidden: int = 64
     """Width of the value head's hidden fully connected layer."""
+    aux_heads: bool = False
+    """Ownership and score heads (KataGo's auxiliary targets) for games that declare
+    GameInfo.territory (Go): trained to predict who owns each point at the end and the
+    final score margin, which teaches the tower to count. Play never uses them."""
 
     def __post_init__(self) -> None:
         for field in ("blocks", "channels", "policy_channels", "value_channels",
@@ -49,6 +53,9 @@ class NetworkConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(
                     f"NetworkConfig.{field} must be a positive int, got {value!r}")
+        if not isinstance(self.aux_heads, bool):
+            raise ValueError(f"NetworkConfig.aux_heads must be true or false, got "
+                             f"{self.aux_heads!r}")
         if self.value_head not in VALUE_HEADS:
             raise ValueError(
                 f"NetworkConfig.value_head must be one of {VALUE_HEADS}, "
@@ -140,6 +147,11 @@ class PolicyValueNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(config.value_hidden, value_out),
         )
+        if config.aux_heads:
+            self.ownership_conv = nn.Conv2d(ch, 1, 1)
+            self.score_fc = nn.Sequential(
+                nn.Linear(ch, config.value_hidden), nn.ReLU(inplace=True),
+                nn.Linear(config.value_hidden, 1))
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Evaluates a batch.
@@ -151,13 +163,31 @@ class PolicyValueNet(nn.Module):
           value_out: float32[B] in [-1, 1] ('scalar'), or float32[B, 3]
             win/draw/loss logits ('wdl').
         """
-        x = self.tower(self.stem(obs))
+        return self._heads(self.tower(self.stem(obs)))
+
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # flatten(1) rather than view(): works for channels_last inputs too.
         policy = self.policy_fc(self.policy_conv(x).flatten(1))
         value = self.value_fc(self.value_conv(x).flatten(1))
         if self.config.value_head == "scalar":
             value = torch.tanh(value.squeeze(1))
         return policy, value
+
+    def forward_aux(self, obs: torch.Tensor):
+        """`forward` and the auxiliary heads (config.aux_heads), for training.
+
+        Returns:
+          (policy_logits, value_out) as `forward`, then ownership logits float32[B, H*W]
+          (the mover owns a point with probability sigmoid) and the predicted score
+          margin float32[B] in points divided by the board side, from the mover's side.
+        """
+        if not self.config.aux_heads:
+            raise ValueError("this network has no auxiliary heads (network.aux_heads)")
+        x = self.tower(self.stem(obs))
+        policy, value = self._heads(x)
+        ownership = self.ownership_conv(x).flatten(1)
+        score = self.score_fc(x.mean(dim=(2, 3))).squeeze(1)
+        return policy, value, ownership, score
 
 
 def scalar_value(value_out: torch.Tensor, value_head: str) -> torch.Tensor:

@@ -64,6 +64,10 @@ class GameInfo:
     """Whether the game can end in a draw."""
     discount: float = 1.0
     """Per-step discount for single-player environments."""
+    territory: bool = False
+    """Whether a finished game's states tell who owns each point and by how much player 0
+    won (`final_territory()`, Go): self-play records them and the learner can train
+    ownership and score heads on them (KataGo's auxiliary targets)."""
 
 
 @runtime_checkable
@@ -105,6 +109,10 @@ class State(Protocol):
 
     def __str__(self) -> str:
         """The board as text."""
+
+    # Games declaring GameInfo.territory also have, for finished games:
+    #   final_territory() -> (int8[H*W] owner of each point from player 0's side: +1
+    #   player 0, -1 player 1, 0 nobody; float the score margin of player 0).
 
 
 class SearchBatch(Protocol):

@@ -35,6 +35,7 @@ from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State, par
 from games.go_kernels import (  # noqa: F401 - play_stone re-exported, as before the split
     analyse_moves,
     area_counts,
+    area_owner,
     board_hash,
     drop_repeats,
     insert_sorted,
@@ -111,6 +112,7 @@ class GoGame:
             max_game_length=self.max_game_length,
             num_symmetries=8,
             has_draws=self.komi == int(self.komi),
+            territory=True,
         )
         # Room for the handicap setup (two actions per stone) on top of our own limit,
         # which GoState enforces.
@@ -515,6 +517,13 @@ class GoState:
         """
         black, white = area_counts(self.board().ravel(), self.game.size)
         return float(black - white) - self.game.komi
+
+    def final_territory(self) -> tuple[np.ndarray, float]:
+        """(int8[N*N] owner of each point, +1 Black, -1 White, 0 neither; `area_score()`),
+        by the Tromp-Taylor rules the game is scored by, in action order (row 0 = rank 1)."""
+        owner = area_owner(self.board().ravel(), self.game.size)
+        signed = np.where(owner == 1, 1, np.where(owner == 2, -1, 0)).astype(np.int8)
+        return signed, self.area_score()
 
     def final_status(self, status: str) -> list[str]:
         """GTP final_status_list: 'alive' lists every stone; 'dead' and 'seki' none.

@@ -186,29 +186,30 @@ def analyse_moves(board, size, colour, zobrist):
 
 
 @njit(cache=True, nogil=True)
-def area_counts(board, size):
-    """(Black's stones + territory, White's) under Tromp-Taylor rules, for int8[N*N]."""
+def area_owner(board, size):
+    """Who owns each point of int8[N*N] under Tromp-Taylor rules: int8[N*N], 1 black,
+    2 white, 0 neither. A stone is its colour's; an empty point is the territory of a
+    colour if every path from it through empty points reaches stones of that colour only."""
     nn = size * size
+    owner = np.zeros(nn, np.int8)
     seen = np.zeros(nn, np.bool_)
     stack = np.empty(nn, np.int32)
+    region = np.empty(nn, np.int32)
     nbr = np.empty(4, np.int32)
-    black = 0
-    white = 0
     for p in range(nn):
-        if board[p] == 1:
-            black += 1
-        elif board[p] == 2:
-            white += 1
+        if board[p] != 0:
+            owner[p] = board[p]
         elif not seen[p]:
             seen[p] = True
             stack[0] = p
             top = 1
-            region = 0
+            count = 0
             touches = 0  # bit 1: black, bit 2: white
             while top > 0:
                 top -= 1
                 q = stack[top]
-                region += 1
+                region[count] = q
+                count += 1
                 for i in range(_neighbours(q, size, nbr)):
                     n = nbr[i]
                     if board[n] == 0:
@@ -218,10 +219,23 @@ def area_counts(board, size):
                             top += 1
                     else:
                         touches |= board[n]
-            if touches == 1:
-                black += region
-            elif touches == 2:
-                white += region
+            if touches == 1 or touches == 2:
+                for i in range(count):
+                    owner[region[i]] = touches
+    return owner
+
+
+@njit(cache=True, nogil=True)
+def area_counts(board, size):
+    """(Black's stones + territory, White's) under Tromp-Taylor rules, for int8[N*N]."""
+    owner = area_owner(board, size)
+    black = 0
+    white = 0
+    for p in range(size * size):
+        if owner[p] == 1:
+            black += 1
+        elif owner[p] == 2:
+            white += 1
     return black, white
 
 

@@ -27,16 +27,21 @@ class _Trajectory:
     to_play: list = field(default_factory=list)
     full: list = field(default_factory=list)
 
-    def record(self, returns: np.ndarray) -> GameRecord:
+    def record(self, state, territory: bool = False) -> GameRecord:
+        """The finished game; `state` is its final position, whose `final_territory()`
+        is recorded if the game declares `territory`."""
         full = np.asarray(self.full, bool)
+        ownership, score = state.final_territory() if territory else (None, None)
         return GameRecord(
             observations=np.stack(self.observations).astype(np.float32),
             actions=np.asarray(self.actions, np.int32),
             policies=np.stack(self.policies).astype(np.float32),
             root_values=np.asarray(self.root_values, np.float32),
             to_play=np.asarray(self.to_play, np.int8),
-            returns=np.asarray(returns, np.float32),
+            returns=np.asarray(state.returns(), np.float32),
             full=None if full.all() else full,
+            ownership=ownership,
+            score=score,
         )
 
 
@@ -92,7 +97,7 @@ class Actor:
                 traj.full.append(full)
                 state.apply(int(actions[i]))
                 if state.is_terminal():
-                    finished.append(traj.record(state.returns()))
+                    finished.append(traj.record(state, info.territory))
                     self._states[i] = self.game.new_initial_state()
                     self._trajectories[i] = _Trajectory()
             self.moves_played += len(self._states)

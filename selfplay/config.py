@@ -150,11 +150,18 @@ class LearnerConfig:
     decay (e.g. 0.998: about the last 500 steps), is the network that plays and is
     checkpointed; the optimiser trains the raw weights, kept in the train state.
     AlphaZero only. 0: the raw weights play."""
+    ownership_weight: float = 1.5
+    """Weight of the ownership loss (binary cross-entropy per point, averaged over the
+    board; KataGo's 1.5) when the network has auxiliary heads (network.aux_heads)."""
+    score_weight: float = 0.1
+    """Weight of the score loss (Huber, in points divided by the board side) when the
+    network has auxiliary heads."""
 
     def __post_init__(self):
         _check_ints(self, 1, "batch_size", "max_steps_per_iteration")
         _check_floats(self, "learning_rate", "weight_decay", "replay_ratio",
-                      "value_loss_weight", "value_target_q", "lr_final", "ema_decay")
+                      "value_loss_weight", "value_target_q", "lr_final", "ema_decay",
+                      "ownership_weight", "score_weight")
         if self.ema_decay >= 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.value_target_q > 1:

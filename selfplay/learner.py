@@ -80,6 +80,9 @@ class Learner:
         self.step = 0
         self.ema_net: torch.nn.Module | None = None
         """The weights' moving average (learner.ema_decay > 0): what plays and is saved."""
+        if network.aux_heads and not game.info.territory:
+            raise ValueError(f"network.aux_heads needs a game that records territory "
+                             f"(Go); {game.info.name} does not")
         if config.ema_decay > 0 and type(self) is Learner:
             self.ema_net = copy.deepcopy(self.net).eval()
             self.ema_net.requires_grad_(False)
@@ -128,16 +131,22 @@ class Learner:
             self.scaler.update()
         self.step += 1
 
-    def _augment(self, obs, policy, rng):
+    def _augment(self, obs, policy, rng, ownership=None):
+        """Random symmetries of obs float32[N, C, H, W] and policy float32[N, A], and of
+        ownership float32[N, H*W] if given (moved as one more observation plane)."""
         k_max = self.game.info.num_symmetries
         if not self.config.augment or k_max <= 1:
-            return obs, policy
+            return obs, policy, ownership
+        if ownership is not None:
+            obs = np.concatenate([obs, ownership.reshape(len(obs), 1, *obs.shape[-2:])], 1)
         ks = rng.integers(0, k_max, size=len(obs))
         for k in range(1, k_max):
             rows = np.flatnonzero(ks == k)
             if len(rows):
                 obs[rows], policy[rows] = self.game.apply_symmetry(k, obs[rows], policy[rows])
-        return obs, policy
+        if ownership is not None:
+            obs, ownership = obs[:, :-1], obs[:, -1].reshape(len(obs), -1)
+        return obs, policy, ownership
 
     def set_learning_rate(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -149,14 +158,25 @@ class Learner:
         if > 0); returns mean losses. Blocks."""
         self.net.train()
         totals = {"loss/policy": 0.0, "loss/value": 0.0, "loss/total": 0.0}
+        if self.network_config.aux_heads:
+            totals.update({"loss/ownership": 0.0, "loss/score": 0.0})
         done = 0
         for _ in range(steps):
             if should_stop():
                 break
-            obs, policy, value = replay.sample(self.config.batch_size, rng, recent)
-            obs, policy = self._augment(obs, policy, rng)
-            losses = self._step(self._to_device(obs), self._to_device(policy),
-                                self._to_device(value))
+            batch = replay.sample_batch(self.config.batch_size, rng, recent)
+            ownership = batch.get("ownership") if self.network_config.aux_heads else None
+            obs, policy, ownership = self._augment(batch["obs"], batch["policy"], rng,
+                                                   ownership)
+            aux = None
+            if ownership is not None:
+                side = math.sqrt(ownership.shape[1])
+                aux = (self._to_device(np.ascontiguousarray(ownership)),
+                       self._to_device(batch["score"] / np.float32(side)),
+                       self._to_device(batch["has_territory"].astype(np.float32)))
+            losses = self._step(self._to_device(np.ascontiguousarray(obs)),
+                                self._to_device(policy), self._to_device(batch["value"]),
+                                **({} if aux is None else {"aux": aux}))
             if self.ema_net is not None:
                 self._update_ema()
             for key, v in losses.items():
@@ -165,9 +185,15 @@ class Learner:
         return {k: v / max(done, 1) for k, v in totals.items()} | {
             "learner/steps": done, "learner/lr": self.optimizer.param_groups[0]["lr"]}
 
-    def _step(self, obs, target_policy, target_value) -> dict[str, float]:
+    def _step(self, obs, target_policy, target_value, aux=None) -> dict[str, float]:
+        """One gradient step; aux: (ownership float32[N, H*W] in [-1, 1] from the
+        mover's side, score float32[N] in points per board side, weight float32[N] 1
+        where the position has them) for a network with auxiliary heads."""
         with self._autocast():
-            logits, value_out = self.net(obs)
+            if aux is None:
+                logits, value_out = self.net(obs)
+            else:
+                logits, value_out, own_logits, score_out = self.net.forward_aux(obs)
             # Under autocast log_softmax, cross_entropy and mse_loss run in float32.
             policy_loss = -(target_policy * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
             if self.network_config.value_head == "wdl" and not self.config.value_target_q:
@@ -183,9 +209,26 @@ class Learner:
             else:
                 value_loss = F.mse_loss(value_out, target_value)
             loss = policy_loss + self.config.value_loss_weight * value_loss
+            extra = {}
+            if aux is not None:
+                own_loss, score_loss = self._aux_losses(own_logits, score_out, *aux)
+                loss = loss + self.config.ownership_weight * own_loss \
+                    + self.config.score_weight * score_loss
+                extra = {"loss/ownership": own_loss.item(), "loss/score": score_loss.item()}
         self._optimize(loss)
         return {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(),
-                "loss/total": loss.item()}
+                "loss/total": loss.item()} | extra
+
+    @staticmethod
+    def _aux_losses(own_logits, score_out, ownership, score, weight):
+        """Ownership: binary cross-entropy per point against (1 + ownership) / 2 (a
+        neutral point is 1/2), averaged over the board; score: Huber (delta 1). Both
+        averaged over the positions that have them (weight 1)."""
+        count = weight.sum().clamp(min=1.0)
+        own = F.binary_cross_entropy_with_logits(
+            own_logits.float(), (1.0 + ownership) / 2.0, reduction="none").mean(dim=1)
+        sc = F.huber_loss(score_out.float(), score, reduction="none", delta=1.0)
+        return (own * weight).sum() / count, (sc * weight).sum() / count
 
     def state_dict_cpu(self) -> dict[str, torch.Tensor]:
         """The playing network's weights (the average, if kept) on the CPU."""

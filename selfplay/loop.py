@@ -60,7 +60,8 @@ METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "selfplay/sims_per_s", "time/network", "time/tree", "time/rules",
            "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
            "actors/alive", "actors/restarts", "process/open_files", "process/threads",
-           "process/children", "evaluations", "learner/lr", "replay/sampled"]
+           "process/children", "evaluations", "learner/lr", "replay/sampled",
+           "loss/ownership", "loss/score"]
 
 
 @dataclass

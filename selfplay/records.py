@@ -45,6 +45,11 @@ class GameRecord:
     full: np.ndarray | None = None
     """bool[T]: positions searched in full, the only ones trained on (playout cap
     randomization: the others were cheap searches that only picked a move). None: all."""
+    ownership: np.ndarray | None = None
+    """int8[H*W]: who owns each point when the game ended, from player 0's side (+1 player
+    0, -1 player 1, 0 nobody), for games declaring GameInfo.territory. None: not recorded."""
+    score: float | None = None
+    """Player 0's final score margin (Go: area score, komi included), with `ownership`."""
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -56,6 +61,19 @@ class GameRecord:
         if not q_weight:
             return z
         return ((1.0 - q_weight) * z + q_weight * self.root_values).astype(np.float32)
+
+    def _mover_sign(self) -> np.ndarray:
+        """float32[T]: +1 where player 0 moves, -1 where player 1 does."""
+        return np.where(self.to_play == 0, 1.0, -1.0).astype(np.float32)
+
+    def ownership_targets(self) -> np.ndarray:
+        """float32[T, H*W]: the final ownership from each position's mover's side
+        (+1 the mover's, -1 the opponent's). Needs `ownership`."""
+        return self._mover_sign()[:, None] * self.ownership.astype(np.float32)[None, :]
+
+    def score_targets(self) -> np.ndarray:
+        """float32[T]: the final score margin from each position's mover's side."""
+        return self._mover_sign() * np.float32(self.score)
 
     def trained(self) -> np.ndarray:
         """int64[K]: the indices of the positions to train on (all unless `full` says)."""
@@ -86,6 +104,8 @@ def encode_shard(game: str, obs_shape: tuple[int, ...], num_actions: int,
             "returns": [float(x) for x in r.returns],
             **({} if r.full is None or r.full.all() else
                {"full": np.packbits(r.full.astype(np.uint8)).tobytes()}),
+            **({} if r.ownership is None else
+               {"ownership": r.ownership.astype("i1").tobytes(), "score": float(r.score)}),
         })
     return msgpack.packb({"format": FORMAT, "version": VERSION, "game": game,
                           "obs_shape": list(obs_shape), "num_actions": num_actions,
@@ -147,6 +167,7 @@ def _decode_game(path, raw, obs_shape, num_actions) -> GameRecord:
     if "full" in raw:  # absent: every position was a full search
         full = np.unpackbits(_array(path, raw, "full", np.uint8, ((length + 7) // 8,)))
         full = full[:length].astype(bool)
+    ownership, score = _territory(path, raw, obs_shape)
     return GameRecord(
         observations=obs.reshape((length,) + obs_shape),
         actions=actions.astype(np.int32),
@@ -155,7 +176,24 @@ def _decode_game(path, raw, obs_shape, num_actions) -> GameRecord:
         to_play=to_play.astype(np.int8),
         returns=np.asarray(returns, np.float32),
         full=full,
+        ownership=ownership,
+        score=score,
     )
+
+
+def _territory(path, raw, obs_shape) -> tuple[np.ndarray | None, float | None]:
+    """The optional final ownership (int8[H*W] of -1, 0, 1) and score margin of a game."""
+    if "ownership" not in raw and "score" not in raw:
+        return None, None
+    cells = int(np.prod(obs_shape[-2:]))
+    ownership = _array(path, raw, "ownership", "i1", (cells,))
+    if np.abs(ownership.astype(np.int16)).max(initial=0) > 1:
+        raise ReplayError(f"{path}: field 'ownership' has entries other than -1, 0 and 1")
+    score = raw.get("score")
+    if not isinstance(score, (int, float)) or isinstance(score, bool) \
+            or not abs(score) <= 1e6:  # NaN fails too
+        raise ReplayError(f"{path}: bad score {score!r:.40} (expected a finite number)")
+    return ownership.astype(np.int8), float(score)
 
 
 def _finite(path, field, values: np.ndarray) -> None:

@@ -45,13 +45,22 @@ class ReplayBuffer:
     """The window's byte bound (as SegmentReplay's): none, capacity alone bounds it."""
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], num_actions: int,
-                 q_weight: float = 0.0):
+                 q_weight: float = 0.0, territory: bool = False):
         self.capacity = capacity
         self.q_weight = q_weight
         """Value target (1 - q_weight) z + q_weight q: see GameRecord.value_targets."""
         self.obs = np.zeros((capacity,) + tuple(obs_shape), np.float16)
         self.policy = np.zeros((capacity, num_actions), np.float32)
         self.value = np.zeros(capacity, np.float32)
+        cells = int(np.prod(obs_shape[-2:])) if territory else 0
+        self.territory = territory
+        """Whether positions keep their game's final ownership and score (GameInfo.territory)."""
+        self.ownership = np.zeros((capacity if territory else 0, cells), np.int8)
+        """int8[capacity, H*W]: final owner of each point from the mover's side (+1 own)."""
+        self.score = np.zeros(capacity if territory else 0, np.float32)
+        """float32[capacity]: final score margin from the mover's side."""
+        self.has_territory = np.zeros(capacity if territory else 0, bool)
+        """bool[capacity]: whether the position's game recorded them."""
         self.size = 0
         self._next = 0
         self.games_added = 0
@@ -69,6 +78,11 @@ class ReplayBuffer:
         self.obs[idx] = record.observations[keep]
         self.policy[idx] = record.policies[keep]
         self.value[idx] = record.value_targets(self.q_weight)[keep]
+        if self.territory:
+            self.has_territory[idx] = record.ownership is not None
+            if record.ownership is not None:
+                self.ownership[idx] = record.ownership_targets()[keep]
+                self.score[idx] = record.score_targets()[keep]
         self._next = int((self._next + n) % self.capacity)
         self.size = min(self.capacity, self.size + n)
         self.games_added += 1
@@ -89,6 +103,13 @@ class ReplayBuffer:
         Returns:
           (obs float32[N, *obs_shape], policy float32[N, A], value float32[N]).
         """
+        batch = self.sample_batch(batch_size, rng, recent)
+        return batch["obs"], batch["policy"], batch["value"]
+
+    def sample_batch(self, batch_size: int, rng: np.random.Generator,
+                     recent: int = 0) -> dict[str, np.ndarray]:
+        """As `sample`, as a dict: obs, policy, value and, if the window keeps territory,
+        ownership float32[N, H*W], score float32[N] and has_territory bool[N]."""
         if self.size == 0:
             raise ValueError("cannot sample an empty replay window")
         if 0 < recent < self.size:
@@ -96,10 +117,16 @@ class ReplayBuffer:
                 % self.capacity
         else:
             idx = rng.integers(0, self.size, size=batch_size)
-        return self.obs[idx].astype(np.float32), self.policy[idx], self.value[idx]
+        batch = {"obs": self.obs[idx].astype(np.float32), "policy": self.policy[idx],
+                 "value": self.value[idx]}
+        if self.territory:
+            batch.update(ownership=self.ownership[idx].astype(np.float32),
+                         score=self.score[idx], has_territory=self.has_territory[idx])
+        return batch
 
     def nbytes(self) -> int:
-        return self.obs.nbytes + self.policy.nbytes + self.value.nbytes
+        return (self.obs.nbytes + self.policy.nbytes + self.value.nbytes
+                + self.ownership.nbytes + self.score.nbytes + self.has_territory.nbytes)
 
 
 def shard_paths(replay_dir: Path) -> list[Path]:

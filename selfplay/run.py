@@ -213,7 +213,8 @@ class _Run:
             self.replay = ReplayBuffer(
                 window_capacity(config.replay.window_positions, config.replay.window_mb,
                                 info.observation_shape, info.num_actions),
-                info.observation_shape, info.num_actions, config.learner.value_target_q)
+                info.observation_shape, info.num_actions, config.learner.value_target_q,
+                territory=info.territory)
         self._sizes: dict[str, tuple[int, int]] = {}
         """(positions, window bytes) of the shards this process wrote, took in or loaded."""
         self._resume()

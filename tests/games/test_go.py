@@ -58,7 +58,7 @@ def test_registered_games():
     for name, size in (("go9", 9), ("go13", 13), ("go19", 19)):
         game = get_game(name)
         assert game.info == GameInfo(name, size * size + 1, (17, size, size), 2, 3 * size * size,
-                                     num_symmetries=8, has_draws=False)
+                                     num_symmetries=8, has_draws=False, territory=True)
         assert (game.size, game.komi, game.superko) == (size, 7.5, False)
     assert get_game("go/7").info.observation_shape == (17, 7, 7)
     with pytest.raises(GameError):

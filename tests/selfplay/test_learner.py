@@ -142,7 +142,7 @@ def test_augmentation_moves_policy_mass_with_the_board():
     learner = _learner(augment=True)
     cells = np.tile(np.array([0, 1, 2, 3, 5, 6, 7, 8]), 16)  # 128 positions off the centre
     obs, policy = _one_stone_positions(cells)
-    new_obs, new_policy = learner._augment(obs.copy(), policy.copy(), np.random.default_rng(0))
+    new_obs, new_policy, _ = learner._augment(obs.copy(), policy.copy(), np.random.default_rng(0))
     assert new_obs.shape == obs.shape and new_policy.shape == policy.shape
     np.testing.assert_allclose(new_policy.sum(1), 1.0, rtol=1e-6)
     moved = 0
@@ -199,7 +199,7 @@ def test_connect4_augmentation_mirrors_columns():
     cols = np.arange(n) % 7
     obs[np.arange(n), 0, shape[1] - 1, cols] = 1.0  # a bottom-row stone in column col
     policy = np.eye(7, dtype=np.float32)[cols]
-    new_obs, new_policy = learner._augment(obs, policy, np.random.default_rng(1))
+    new_obs, new_policy, _ = learner._augment(obs, policy, np.random.default_rng(1))
     stone_cols = new_obs[:, 0, shape[1] - 1].argmax(1)
     np.testing.assert_array_equal(new_policy.argmax(1), stone_cols)
     assert set(stone_cols[cols != 3] == cols[cols != 3]) == {True, False}

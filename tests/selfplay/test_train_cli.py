@@ -47,7 +47,9 @@ COLUMNS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "process/open_files", "process/threads", "process/children",
            # Learning per evaluation: cumulative network evaluations, the learning rate,
            # the positions the (growing) window samples from.
-           "evaluations", "learner/lr", "replay/sampled"]
+           "evaluations", "learner/lr", "replay/sampled",
+           # Go's auxiliary heads (network.aux_heads; empty otherwise).
+           "loss/ownership", "loss/score"]
 STEPS_PER_ITERATION = 3  # learner.max_steps_per_iteration in TINY
 
 
