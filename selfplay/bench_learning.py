@@ -10,7 +10,7 @@ shares the cores with the run it measures) against truth:
                        positions won or drawn for the side to move (../shared/data)
              keeps     the same over every solved position (lost ones flatter it)
              mcts      score against open_spiel's MCTSBot (random rollouts)
-  go9        gnugo     score against gnugo --level 1 (GTP)
+  go9        gnugo     score against gnugo --level 1 --capture-all-dead (GTP)
   chess      random    score against a uniformly random mover
              stockfish score against stockfish at Skill Level 0 (UCI)
   any game   first     score against the run's first checkpoint
@@ -51,7 +51,9 @@ MEASURES = {
 """The measures each game offers; the first ones are the defaults (see DEFAULTS)."""
 DEFAULTS = {"tictactoe": ("minimax",), "connect4": ("strict", "keeps"),
             "go9": ("gnugo",), "chess": ("random",)}
-GNUGO = "gnugo1=gtp:gnugo --mode gtp --level 1 --chinese-rules"
+# Games end after two passes and are scored by Tromp-Taylor area (every stone on the
+# board alive), so gnugo must remove the stones it knows are dead before it passes.
+GNUGO = "gnugo1=gtp:gnugo --mode gtp --level 1 --chinese-rules --capture-all-dead"
 STOCKFISH = "uci:stockfish"
 COLUMNS = ["checkpoint", "step", "iteration", "minutes", "games", "positions", "evaluations",
            "learner_steps", "sims"]
