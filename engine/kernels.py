@@ -131,6 +131,30 @@ def puct_action(children, visit_count, virtual_count, value_sum, reward, prior, 
 
 
 @njit(cache=True, nogil=True)
+def forced_root_action(children, visit_count, virtual_count, prior, b, forced_k):
+    """KataGo's forced playouts: a visited root child with fewer than
+    sqrt(forced_k * prior * sum of child visits) visits (pending ones included) is
+    searched before PUCT is asked; among several, the one of highest prior (then
+    lowest action). Returns -1 when no child is owed playouts."""
+    total = 0
+    for a in range(prior.shape[2]):
+        child = children[b, ROOT, a]
+        if child >= 0:
+            total += visit_count[b, child]
+    best = -1
+    best_prior = -1.0
+    for a in range(prior.shape[2]):
+        child = children[b, ROOT, a]
+        if child < 0 or visit_count[b, child] == 0:
+            continue
+        n = visit_count[b, child] + virtual_count[b, child]
+        if n < math.sqrt(forced_k * prior[b, ROOT, a] * total) and prior[b, ROOT, a] > best_prior:
+            best_prior = prior[b, ROOT, a]
+            best = a
+    return best
+
+
+@njit(cache=True, nogil=True)
 def completed_q(children, visit_count, value_sum, reward, prior, raw_value, b, node,
                 discount, c_visit, c_scale, out):
     """sigma(completed Q) of every legal child of `node` into `out` (float64[A]).
@@ -307,7 +331,7 @@ def _undo_virtual(virtual_count, parent, b, node):
 @njit(cache=True, nogil=True)
 def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reduction,
                   discount, update_bounds, c_visit, c_scale, considered_table,
-                  leaf_tree, leaf_parent, leaf_node, leaf_action, scratch):
+                  leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced_k=0.0):
     """Selects up to `leaves_per_tree` new leaves in each tree and allocates their nodes.
 
     Descends from the root with the mode's rule, adding one pending (virtual)
@@ -322,6 +346,7 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
       leaf_tree, leaf_parent, leaf_node, leaf_action: int32[B * leaves_per_tree],
         written; leaf_node is -1 where no leaf was selected.
       scratch: float64[A] work space.
+      forced_k: PUCT: KataGo's forced playouts at the root (forced_root_action); 0: none.
     Returns:
       The number of simulations used (leaves plus terminal visits).
     """
@@ -348,9 +373,14 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
             virtual_count[b, node] += 1
             while True:
                 if mode == MODE_PUCT:
-                    a = puct_action(children, visit_count, virtual_count, tree.value_sum,
-                                    tree.reward, tree.prior, tree.min_q[b], tree.max_q[b],
-                                    b, node, explore, fpu_reduction, discount)
+                    a = -1
+                    if node == ROOT and forced_k > 0.0:
+                        a = forced_root_action(children, visit_count, virtual_count,
+                                               tree.prior, b, forced_k)
+                    if a < 0:
+                        a = puct_action(children, visit_count, virtual_count, tree.value_sum,
+                                        tree.reward, tree.prior, tree.min_q[b], tree.max_q[b],
+                                        b, node, explore, fpu_reduction, discount)
                 elif node == ROOT:
                     a = gumbel_root_action(children, visit_count, virtual_count,
                                            tree.value_sum, tree.reward, tree.prior,

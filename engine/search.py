@@ -67,6 +67,12 @@ class SearchConfig:
     """Leaves selected per tree and network call (more than 1 uses virtual loss)."""
     discount: float = -1.0
     """Value multiplier from child to parent: -1 for two-player alternating games."""
+    forced_playouts: float = 0.0
+    """PUCT with root noise (self-play): KataGo's forced playouts and policy target
+    pruning, k in n_forced = sqrt(k P(a) N) (KataGo: 2). A visited root child with fewer
+    than n_forced visits is searched first, so noise-favoured moves get a real look;
+    the policy target then takes those visits off again where they were not deserved
+    (prune_forced_playouts). 0: off. Ignored by Gumbel and in play."""
 
     def __post_init__(self):
         if self.root_mode not in ("puct", "gumbel"):
@@ -77,6 +83,8 @@ class SearchConfig:
             raise ValueError("leaves_per_step must be at least 1")
         if self.max_num_considered_actions < 1:
             raise ValueError("max_num_considered_actions must be at least 1")
+        if not self.forced_playouts >= 0:
+            raise ValueError(f"forced_playouts must be >= 0, got {self.forced_playouts!r}")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -242,6 +250,7 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
     all_values = np.zeros(leaves, np.float32)
     scratch = np.zeros(num_actions, np.float64)
     discount = float(config.discount)
+    forced = float(config.forced_playouts) if add_noise and not gumbel_mode else 0.0
     # The kernel stops each tree at num_simulations (capacity - 1). Every step
     # advances every unfinished tree (its first descent cannot collide), so the
     # loop ends within num_simulations steps; the cap is only a safety net.
@@ -250,7 +259,7 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
         used = kernels.select_leaves(
             tree, k, mode, config.pb_c_init, config.pb_c_base, config.fpu_reduction,
             discount, False, config.c_visit, config.c_scale, table,
-            leaf_tree, leaf_parent, leaf_node, leaf_action, scratch)
+            leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced)
         t1 = time.perf_counter()
         batch.expand(leaf_tree, leaf_parent, leaf_node, leaf_action,
                      obs[:leaves], mask[:leaves], rewards, terminals)
@@ -278,10 +287,12 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
         t.network_s += t3 - t2
         if used == 0:
             break
-    return _results(tree, config, root_mask, values, discount, gumbel_mode, scratch)
+    return _results(tree, config, root_mask, values, discount, gumbel_mode, scratch,
+                    prune=forced > 0)
 
 
-def _results(tree, config, root_mask, raw_values, discount, gumbel_mode, scratch):
+def _results(tree, config, root_mask, raw_values, discount, gumbel_mode, scratch,
+             prune: bool = False):
     num_trees, num_actions = root_mask.shape
     visits = np.zeros((num_trees, num_actions), np.int32)
     q = np.zeros((num_trees, num_actions), np.float32)
@@ -294,14 +305,59 @@ def _results(tree, config, root_mask, raw_values, discount, gumbel_mode, scratch
         kernels.gumbel_results(tree, discount, config.c_visit, config.c_scale,
                                action, policy, scratch)
     else:
-        total = visits.sum(axis=1, keepdims=True)
-        policy = (visits / np.maximum(total, 1)).astype(np.float32)
         # Most visited; ties broken by prior, then by the lowest action id.
         key = visits.astype(np.float64) + 0.5 * prior
         key[~root_mask] = -1.0
         action = key.argmax(axis=1).astype(np.int32)
+        target = visits.astype(np.float64)
+        if prune:
+            target = prune_forced_playouts(visits, q, prior, action, tree.min_q, tree.max_q,
+                                           config)
+        policy = (target / np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
+                  ).astype(np.float32)
     return SearchResult(visits, q, prior, value, np.asarray(raw_values, np.float32),
                         policy, action)
+
+
+def prune_forced_playouts(visits: np.ndarray, q: np.ndarray, prior: np.ndarray,
+                          best: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                          config: SearchConfig) -> np.ndarray:
+    """KataGo's policy target pruning (Wu, 2019, section 3.1).
+
+    Every root child c but the chosen one (`best`) gives back up to n_forced(c) =
+    sqrt(k P(c) N) of its visits, as many as it can while its PUCT score (with the
+    fewer visits) stays below the chosen child's; a child left with one visit or
+    fewer is dropped. What remains is the visits PUCT would have spent without
+    forced playouts.
+
+    Args:
+      visits: int32[B, A]; q: float32[B, A] (NaN where unvisited); prior: float32[B, A]
+        (the root priors the search used); best: int32[B]; lo, hi: float32[B] the Q
+        bounds PUCT normalises by.
+    Returns:
+      float64[B, A]: the pruned visit counts (the chosen child's unchanged).
+    """
+    n = visits.astype(np.float64)
+    total = n.sum(axis=1, keepdims=True)
+    # The exploration factor of the next descent: the root's visit count (its own
+    # evaluation and every child's) as PUCT's N.
+    parent = total + 1.0
+    pb_c = (config.pb_c_init + np.log((parent + config.pb_c_base + 1.0) / config.pb_c_base)
+            ) * np.sqrt(parent)
+    spread = (hi - lo)[:, None].astype(np.float64)
+    offset = np.where(spread > 0, lo[:, None], 0.0)
+    scale = np.where(spread > 0, 1.0 / np.where(spread > 0, spread, 1.0), 1.0)
+    qn = (np.nan_to_num(q.astype(np.float64)) - offset) * scale
+    rows = np.arange(len(n))
+    puct_best = qn[rows, best] + pb_c[:, 0] * prior[rows, best] / (1.0 + n[rows, best])
+    gap = puct_best[:, None] - qn
+    # The fewest visits keeping PUCT(c) < PUCT(best): pb_c P / gap - 1 (none if gap <= 0).
+    needed = np.where(gap > 0, pb_c * prior / np.where(gap > 0, gap, 1.0) - 1.0, n)
+    forced = np.sqrt(config.forced_playouts * prior * total)
+    pruned = np.clip(np.maximum(n - forced, needed), 0.0, n)
+    pruned[pruned <= 1.0] = 0.0
+    pruned[rows, best] = n[rows, best]
+    return pruned
 
 
 def sample_actions(result: SearchResult, temperature: float,
