@@ -40,6 +40,10 @@ class NetworkConfig:
     """Channels of the value head's 1x1 convolution."""
     value_hidden: int = 64
     """Width of the value head's hidden fully connected layer."""
+    global_pool: bool = False
+    """KataGo's global pooling: every second residual block (the 2nd, 4th, ...) also
+    pools a quarter of its channels over the whole board (mean and max) into biases for
+    the others, so a block can see beyond its 3x3 reach (ko, counts, whose game it is)."""
     aux_heads: bool = False
     """Ownership and score heads (KataGo's auxiliary targets) for games that declare
     GameInfo.territory (Go): trained to predict who owns each point at the end and the
@@ -53,9 +57,10 @@ class NetworkConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(
                     f"NetworkConfig.{field} must be a positive int, got {value!r}")
-        if not isinstance(self.aux_heads, bool):
-            raise ValueError(f"NetworkConfig.aux_heads must be true or false, got "
-                             f"{self.aux_heads!r}")
+        for field in ("global_pool", "aux_heads"):
+            if not isinstance(getattr(self, field), bool):
+                raise ValueError(f"NetworkConfig.{field} must be true or false, got "
+                                 f"{getattr(self, field)!r}")
         if self.value_head not in VALUE_HEADS:
             raise ValueError(
                 f"NetworkConfig.value_head must be one of {VALUE_HEADS}, "
@@ -98,6 +103,29 @@ class ResidualBlock(nn.Module):
         return F.relu(x + y)
 
 
+class GlobalPoolingBlock(nn.Module):
+    """A residual block whose first convolution gets per-channel biases from a global
+    pooling of `pooled` extra channels (KataGo, Wu 2019, section 3.3): their mean and
+    max over the board, through a linear layer. Then as ResidualBlock."""
+
+    def __init__(self, channels: int, pooled: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.pool_conv = nn.Conv2d(channels, pooled, 3, padding=1, bias=False)
+        self.pool_bn = nn.BatchNorm2d(pooled)
+        self.pool_fc = nn.Linear(2 * pooled, channels, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = F.relu(self.pool_bn(self.pool_conv(x)))
+        pooled = torch.cat([g.mean(dim=(2, 3)), g.amax(dim=(2, 3))], dim=1)
+        y = self.conv1(x) + self.pool_fc(pooled)[:, :, None, None]
+        y = self.bn2(self.conv2(F.relu(self.bn1(y))))
+        return F.relu(x + y)
+
+
 class PolicyValueNet(nn.Module):
     """AlphaZero residual tower with a policy head and a value head.
 
@@ -131,7 +159,9 @@ class PolicyValueNet(nn.Module):
             nn.BatchNorm2d(ch),
             nn.ReLU(inplace=True),
         )
-        self.tower = nn.Sequential(*(ResidualBlock(ch) for _ in range(config.blocks)))
+        self.tower = nn.Sequential(*(
+            GlobalPoolingBlock(ch, max(1, ch // 4)) if config.global_pool and i % 2 == 1
+            else ResidualBlock(ch) for i in range(config.blocks)))
 
         pc = config.policy_channels
         self.policy_conv = nn.Sequential(
@@ -225,6 +255,7 @@ class ScalarValueNet(nn.Module):
 
 
 __all__ = [
+    "GlobalPoolingBlock",
     "NetworkConfig",
     "PolicyValueNet",
     "ResidualBlock",

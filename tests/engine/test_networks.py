@@ -2,10 +2,12 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from engine.networks import (
+    GlobalPoolingBlock,
     NetworkConfig,
     PolicyValueNet,
     network_config_from_dict,
@@ -126,3 +128,43 @@ def test_net_rejects_bad_obs_shape(obs_shape):
 def test_net_rejects_bad_num_actions():
     with pytest.raises(ValueError, match="num_actions"):
         PolicyValueNet(OBS_SHAPE, 0, NetworkConfig(**SMALL))
+
+
+# ---------------------------------------------------------------------------
+# Global pooling blocks (KataGo).
+
+
+def _tower_corner(net, obs):
+    """The tower's features at the point (0, 0)."""
+    with torch.no_grad():
+        return net.tower(net.stem(obs))[:, :, 0, 0]
+
+
+@pytest.mark.parametrize("global_pool", [False, True])
+def test_global_pooling_sees_the_far_corner(global_pool):
+    # Stem and two blocks are five 3x3 convolutions: the feature at (0, 0) depends on
+    # points within 5 steps only, unless a block pools the whole board.
+    torch.manual_seed(0)
+    net = PolicyValueNet((4, 19, 19), 362, NetworkConfig(blocks=2, channels=16,
+                                                         global_pool=global_pool)).eval()
+    obs = torch.zeros(1, 4, 19, 19)
+    far = obs.clone()
+    far[0, 0, 18, 18] = 1.0
+    changed = not torch.allclose(_tower_corner(net, obs), _tower_corner(net, far))
+    assert changed == global_pool
+    assert isinstance(net.tower[1], GlobalPoolingBlock) == global_pool
+    assert not isinstance(net.tower[0], GlobalPoolingBlock)
+
+
+def test_global_pooling_exports_to_onnx_with_the_same_numbers():
+    from engine.evaluator import make_evaluator
+
+    torch.manual_seed(1)
+    net = PolicyValueNet((17, 9, 9), 82, NetworkConfig(blocks=4, channels=16,
+                                                       global_pool=True)).eval()
+    obs = np.random.default_rng(0).random((5, 17, 9, 9)).astype(np.float32)
+    mask = np.ones((5, 82), bool)
+    lt, vt = make_evaluator(net, "torch").evaluate(obs, mask)
+    lo, vo = make_evaluator(net, "onnx").evaluate(obs, mask)
+    np.testing.assert_allclose(lo, lt, atol=1e-4)
+    np.testing.assert_allclose(vo, vt, atol=1e-4)
