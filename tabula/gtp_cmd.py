@@ -3,9 +3,10 @@
     tabula gtp [--checkpoint PATH] [--game go9] [--sims N | --time-per-move S]
                [--resign-threshold V] [--seed N]
 
-Without a checkpoint the engine searches with a uniform evaluator (no
-network: for tests) and `boardsize` may change the board; a checkpoint fixes
-the size to its network's.
+Without --checkpoint the engine plays the model shipped for the game (go9
+has one); with --uniform, or for a board without a shipped model, it searches
+with a uniform evaluator (no network: for tests and GUIs' set-up checks) and
+`boardsize` may change the board. A network fixes the size to its own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ def add_parser(sub) -> None:
     """Registers `gtp` on the CLI's subparsers."""
     p = sub.add_parser("gtp", help="GTP v2 engine for Go on stdin/stdout")
     p.add_argument("--checkpoint", metavar="PATH",
-                   help="checkpoint file (default: none, a uniform evaluator for testing)")
+                   help="checkpoint file (default: the model shipped for the game, if any)")
+    p.add_argument("--uniform", action="store_true",
+                   help="no network: a uniform evaluator that plays any board size (for "
+                        "testing); the default where no model is shipped for the game")
     p.add_argument("--game", help=f"Go game (default: the checkpoint's, else {DEFAULT_GTP_GAME})")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--sims", type=_positive_int, metavar="N",
@@ -69,12 +73,20 @@ def _player(args):
     from engine.player import Player
     from games import get_game
 
-    if args.checkpoint is not None:
+    checkpoint = args.checkpoint
+    if args.uniform and checkpoint is not None:
+        raise ValueError("--uniform plays without a network; leave out --checkpoint")
+    if checkpoint is None and not args.uniform:
+        from arena.players import shipped_checkpoint
+
+        shipped = shipped_checkpoint(args.game or DEFAULT_GTP_GAME)
+        checkpoint = shipped if shipped.exists() else None
+    if checkpoint is not None:
         game = get_game(args.game) if args.game else None
         if game is not None:
             _check_go(game)
         overrides = {} if args.sims is None else {"num_simulations": args.sims}
-        player = Player.from_checkpoint(args.checkpoint, game=game, **overrides)
+        player = Player.from_checkpoint(checkpoint, game=game, **overrides)
         _check_go(player.game)
         player.rng = np.random.default_rng(args.seed)
         return player, None

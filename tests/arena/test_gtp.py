@@ -92,7 +92,7 @@ def _ok(answer: str) -> str:
 # Transcript ----------------------------------------------------------------------
 
 def test_transcript(tabula):
-    proc = tabula("gtp", "--sims", "8", stdin=(DATA / "session.gtp").read_text())
+    proc = tabula("gtp", "--uniform", "--sims", "8", stdin=(DATA / "session.gtp").read_text())
     assert proc.returncode == 0, proc.stderr
     expected = (DATA / "session.out").read_text()
     assert proc.stdout.splitlines() == expected.splitlines()
@@ -104,6 +104,26 @@ def test_user_errors_exit_2(tabula):
     assert proc.returncode == 2 and proc.stderr.startswith("tabula: error: "), proc.stderr
     assert "plays Go" in proc.stderr
     assert tabula("gtp", "--sims", "8", "--time-per-move", "1").returncode == 2
+    proc = tabula("gtp", "--uniform", "--checkpoint", "x.safetensors")
+    assert proc.returncode == 2 and "leave out --checkpoint" in proc.stderr
+
+
+def test_without_a_checkpoint_the_shipped_model_plays(tabula):
+    from arena.players import shipped_checkpoint
+
+    commands = "\n".join(["boardsize 13", "boardsize 9", "genmove b", "play w C3",
+                          "genmove b", "genmove w", "quit"]) + "\n"
+    shipped = tabula("gtp", stdin=commands)
+    explicit = tabula("gtp", "--checkpoint", str(shipped_checkpoint("go9")), stdin=commands)
+    uniform = tabula("gtp", "--uniform", stdin=commands)
+    assert shipped.returncode == explicit.returncode == uniform.returncode == 0
+    answers = shipped.stdout.split("\n\n")
+    assert answers[0].startswith("? ") and answers[1] == "="  # the network is 9x9 only
+    moves = [a.removeprefix("= ") for a in answers[2:6:2] + answers[5:6]]
+    assert all(m[0] in "ABCDEFGHJ" and 1 <= int(m[1:]) <= 9 for m in moves), moves
+    assert shipped.stdout == explicit.stdout
+    assert uniform.stdout.split("\n\n")[0] == "="  # the uniform engine takes any size
+    assert uniform.stdout != shipped.stdout
 
 
 def test_checkpoint_fixes_the_board_size(tabula, tmp_path):
@@ -354,7 +374,8 @@ def test_match_against_gnugo():
     from arena.match import MatchSettings, play_games
 
     game = go9()
-    ours = ExternalPlayer("gtp", [sys.executable, "-m", "tabula", "gtp", "--sims", "8"], game,
+    ours = ExternalPlayer("gtp", [sys.executable, "-m", "tabula", "gtp", "--uniform", "--sims", "8"],
+                          game,
                           name="tabula", cwd=REPO, timeout=STARTUP)
     gnugo = ExternalPlayer("gtp", f"{GNUGO} --mode gtp --level 1 --chinese-rules "
                            "--capture-all-dead", game, name="gnugo", timeout=STARTUP)

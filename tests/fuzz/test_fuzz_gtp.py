@@ -61,7 +61,7 @@ def test_one_process_survives_hundreds_of_mutated_lines(tmp_path):
              S.session_lines(S.gtp_corpus(), S.GTP_WORDS, PROCESS_LINES, seed=1)]
     lines = [line for line in lines if (parse_line(line) or ("", ""))[1] != "quit"]
     lines[::50] = [b"\xff\xfe bad bytes \xc3"] * len(lines[::50])
-    engine = EngineProcess("gtp", "--sims", "4", cwd=tmp_path)
+    engine = EngineProcess("gtp", "--uniform", "--sims", "4", cwd=tmp_path)
     streaming, answered = False, 0
     for line in lines:
         engine.send(line)
