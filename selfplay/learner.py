@@ -80,7 +80,9 @@ class Learner:
         self.step = 0
         self.ema_net: torch.nn.Module | None = None
         """The weights' moving average (learner.ema_decay > 0): what plays and is saved."""
-        if network.aux_heads and not game.info.territory:
+        self.aux_heads = bool(getattr(network, "aux_heads", False))
+        """Whether the network has ownership and score heads to train (AlphaZero, Go)."""
+        if self.aux_heads and not game.info.territory:
             raise ValueError(f"network.aux_heads needs a game that records territory "
                              f"(Go); {game.info.name} does not")
         if config.ema_decay > 0 and type(self) is Learner:
@@ -158,14 +160,14 @@ class Learner:
         if > 0); returns mean losses. Blocks."""
         self.net.train()
         totals = {"loss/policy": 0.0, "loss/value": 0.0, "loss/total": 0.0}
-        if self.network_config.aux_heads:
+        if self.aux_heads:
             totals.update({"loss/ownership": 0.0, "loss/score": 0.0})
         done = 0
         for _ in range(steps):
             if should_stop():
                 break
             batch = replay.sample_batch(self.config.batch_size, rng, recent)
-            ownership = batch.get("ownership") if self.network_config.aux_heads else None
+            ownership = batch.get("ownership") if self.aux_heads else None
             obs, policy, ownership = self._augment(batch["obs"], batch["policy"], rng,
                                                    ownership)
             aux = None

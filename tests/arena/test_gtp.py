@@ -245,6 +245,7 @@ def uniform_engine():
     class Args:
         checkpoint = game = time_per_move = None
         sims, resign_threshold, seed = 8, 0.95, 0
+        uniform = True  # no network: any board size
 
     player, resize = _player(Args)
     return lambda **kw: GtpEngine(player, resize=resize, **kw)
