@@ -344,10 +344,10 @@ def prune_forced_playouts(visits: np.ndarray, q: np.ndarray, prior: np.ndarray,
     parent = total + 1.0
     pb_c = (config.pb_c_init + np.log((parent + config.pb_c_base + 1.0) / config.pb_c_base)
             ) * np.sqrt(parent)
-    spread = (hi - lo)[:, None].astype(np.float64)
-    offset = np.where(spread > 0, lo[:, None], 0.0)
-    scale = np.where(spread > 0, 1.0 / np.where(spread > 0, spread, 1.0), 1.0)
-    qn = (np.nan_to_num(q.astype(np.float64)) - offset) * scale
+    bounded = (hi > lo)[:, None]  # as puct_action: no bounds, no normalisation
+    offset = np.where(bounded, lo[:, None], 0.0)
+    spread = np.where(bounded, (hi - lo)[:, None], 1.0)
+    qn = (np.nan_to_num(q.astype(np.float64)) - offset) / spread
     rows = np.arange(len(n))
     puct_best = qn[rows, best] + pb_c[:, 0] * prior[rows, best] / (1.0 + n[rows, best])
     gap = puct_best[:, None] - qn

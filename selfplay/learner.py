@@ -177,8 +177,7 @@ class Learner:
                        self._to_device(batch["score"] / np.float32(side)),
                        self._to_device(batch["has_territory"].astype(np.float32)))
             losses = self._step(self._to_device(np.ascontiguousarray(obs)),
-                                self._to_device(policy), self._to_device(batch["value"]),
-                                **({} if aux is None else {"aux": aux}))
+                                self._to_device(policy), self._to_device(batch["value"]), aux)
             if self.ema_net is not None:
                 self._update_ema()
             for key, v in losses.items():

@@ -166,7 +166,7 @@ def test_training_batches_are_augmented_consistently(monkeypatch):
     buffer.obs[:], buffer.policy[:] = _one_stone_positions(np.array([0, 1, 2, 3, 5, 6, 7, 8]))
     buffer.size = 8
     seen = []
-    monkeypatch.setattr(learner, "_step", lambda obs, policy, value: seen.append(
+    monkeypatch.setattr(learner, "_step", lambda obs, policy, value, aux=None: seen.append(
         (obs.numpy().copy(), policy.numpy().copy())) or {"loss/policy": 0.0,
                                                          "loss/value": 0.0, "loss/total": 0.0})
     learner.train(buffer, 4, np.random.default_rng(0))
