@@ -44,7 +44,7 @@ def bench_selfplay(game_name="connect4", blocks=5, channels=64, sims=64, games=2
     info = game.info
     net = PolicyValueNet(tuple(info.observation_shape), info.num_actions,
                          NetworkConfig(blocks=blocks, channels=channels))
-    evaluator = make_evaluator(net, backend)
+    evaluator = make_evaluator(net, backend, batch=games)
     search = SearchConfig(num_simulations=sims, root_mode=root_mode)
     actor = Actor(game, search, SelfPlayConfig(parallel_games=games),
                   np.random.default_rng(seed))

@@ -306,6 +306,10 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     arena: ArenaConfig = field(default_factory=ArenaConfig)
 
+    def inference_batch(self) -> int:
+        """The batch one self-play actor sends the network: its games times leaves per step."""
+        return self.selfplay.parallel_games * self.search.leaves_per_step
+
 
 SECTIONS = {
     "network": NetworkConfig,

@@ -61,7 +61,7 @@ METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
            "actors/alive", "actors/restarts", "process/open_files", "process/threads",
            "process/children", "evaluations", "learner/lr", "replay/sampled",
-           "loss/ownership", "loss/score"]
+           "loss/ownership", "loss/score", "selfplay/backend"]
 
 
 @dataclass
@@ -199,6 +199,7 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
             else actor.simulations - sims_before)
     chunk = telemetry.chunk_stats(before, actor.timings, moves, sims,
                                   sum(_finished(r) for r in records), t1 - t0)
+    chunk["backend"] = getattr(evaluator, "backend", "")
     if records:
         run.write_shard(records)
         run.add(records)
@@ -343,7 +344,8 @@ def _checkpoint_evaluator(run: _Run, path: Path):
     if run.muzero:
         return MuZeroInference(load_muzero_network(path)[0])
     net, _ = load_network(path)
-    return make_evaluator(net.eval(), run.config.selfplay.inference_backend)
+    return make_evaluator(net.eval(), run.config.selfplay.inference_backend,
+                          batch=run.config.inference_batch())
 
 
 def _budget_left(config: cfg.TrainConfig, run: _Run, start: float) -> bool:
@@ -458,6 +460,8 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
     def go_on() -> bool:
         return _budget_left(config, run, start) and not stop()
 
+    backend_logged = ""
+
     try:
         while go_on():
             run.progress = _budget_used(config, run, start)
@@ -479,6 +483,11 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
                     for line in arena.after_checkpoint(summary.checkpoint):
                         log(line)
             _append_metrics(run_dir / "metrics.csv", row)
+            if row.get("selfplay/backend") and row["selfplay/backend"] != backend_logged:
+                backend_logged = row["selfplay/backend"]
+                choice = getattr(evaluator, "choice", None) if pool is None else None
+                log(f"tabula: {choice.describe()}" if choice is not None
+                    else f"tabula: self-play inference backend {backend_logged}")
             bar.update(1)
             bar.set_postfix_str(_progress_text(row))
             if pool is None:

@@ -300,7 +300,8 @@ class _Run:
                             self.game.info.num_actions, self.config.muzero_network)
             net.load_state_dict(self.learner.state_dict_cpu())
             return MuZeroInference(net, device=self.config.run.device)
-        return make_evaluator(self.learner.playing_net, self.config.selfplay.inference_backend)
+        return make_evaluator(self.learner.playing_net, self.config.selfplay.inference_backend,
+                              batch=self.config.inference_batch())
 
     def save(self) -> Path:
         name = checkpoint_name(self.learner.step)

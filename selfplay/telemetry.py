@@ -119,4 +119,5 @@ def combine(chunks: list[dict]) -> dict:
     }
     if not chunks:
         row = {k: float("nan") for k in row}
+    row["selfplay/backend"] = "+".join(sorted({c["backend"] for c in chunks if c.get("backend")}))
     return row

@@ -84,7 +84,8 @@ class SelfPlayWorker:
         else:
             net, _ = load_network(path, map_location=device)
             self.evaluator = make_evaluator(net, self.config.selfplay.inference_backend,
-                                            threads=self.threads)
+                                            threads=self.threads,
+                                            batch=self.config.inference_batch())
         self.checkpoint = Path(path).name
 
     def load_checkpoint_bytes(self, name: str, data: bytes) -> None:
@@ -118,7 +119,8 @@ class SelfPlayWorker:
         stats = telemetry.chunk_stats(before, self.actor.timings, moves, sims,
                                       len(finished), seconds)
         stats.update(actor=self.actor_id, pid=os.getpid(), rss=telemetry.rss_bytes(),
-                     checkpoint=self.checkpoint)
+                     checkpoint=self.checkpoint,
+                     backend=getattr(self.evaluator, "backend", ""))
         if self.muzero:
             stats["episode_returns"] = [float(x) for x in self.actor.episode_returns]
             self.actor.episode_returns.clear()
@@ -194,9 +196,11 @@ class CheckpointSource:
     checkpoint than last time (the first call waits for one), else None.
     """
 
-    def __init__(self, run_dir: str, backend: str, device: str, threads: int):
+    def __init__(self, run_dir: str, backend: str, device: str, threads: int,
+                 batch: int | None = None):
         self.run_dir = run_dir
         self.backend = backend
+        self.batch = batch
         self.device = device
         self.threads = threads
         self.checkpoint: str | None = None
@@ -213,4 +217,4 @@ class CheckpointSource:
             return None
         net, _ = load_network(Path(self.run_dir) / "checkpoints" / name, map_location=self.device)
         self.checkpoint = name
-        return make_evaluator(net, self.backend, threads=self.threads)
+        return make_evaluator(net, self.backend, threads=self.threads, batch=self.batch)
