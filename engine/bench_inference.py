@@ -5,8 +5,10 @@ for each backend and batch size, after warm-up, and compares every backend
 with eager torch at the same batch size. This is what 'auto' in
 engine.evaluator is chosen from.
 
-Run: python -m engine.bench_inference [--blocks 5 --channels 64 ...]
-(defaults: the Connect Four network, obs (3, 6, 7), 7 actions).
+Run: tabula bench inference [--game go9 --blocks 4 --channels 32 ...]
+(defaults: the Connect Four network, obs (3, 6, 7), 7 actions). After the
+table, each batch size's line says which backend 'auto' picks there (its own
+measurement, engine.backend_choice, as a training run would make it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from engine.backend_choice import candidates, choose_backend, cpu_flags, cpu_model
 from engine.evaluator import make_evaluator
 from engine.networks import NetworkConfig, PolicyValueNet
 
@@ -111,16 +114,37 @@ def bench_inference(
     return rows
 
 
+def default_backends() -> tuple[str, ...]:
+    """Eager torch (the reference), every 'auto' candidate here (bf16 where native), compile."""
+    names = ["torch", *candidates(allow_bf16=True)]
+    return tuple(names + ["compile"])
+
+
+def auto_picks(obs_shape, num_actions, net_config: NetworkConfig, batch_sizes,
+               threads: int | None = None, seed: int = 0) -> list[str]:
+    """One line per batch: what 'auto' picks there, measured afresh (no cache)."""
+    torch.manual_seed(seed)
+    net = PolicyValueNet(obs_shape, num_actions, net_config).eval()
+    return [f"auto at batch {b}: {choose_backend(net, b, threads, use_cache=False).describe()}"
+            for b in batch_sizes]
+
+
+def machine_line() -> str:
+    """The CPU model and the flags that decide the backends' order."""
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16"})
+    return f"cpu: {cpu_model()} ({', '.join(flags) or 'no AVX2/AVX-512 flags'})"
+
+
 def format_table(rows: list[dict]) -> str:
     """Formats bench_inference rows as a text table, one line per (backend, batch)."""
-    header = (f"{'backend':<9} {'batch':>5} {'calls/s':>10} {'positions/s':>12} "
+    header = (f"{'backend':<10} {'batch':>5} {'calls/s':>10} {'positions/s':>12} "
               f"{'ms/call':>9} {'vs torch':>8} {'spread':>6} {'setup s':>8} {'load':>5}")
     threads = sorted({r.get("threads") for r in rows} - {None})
     lines = [f"threads: {', '.join(map(str, threads)) or '?'}", header, "-" * len(header)]
     for r in sorted(rows, key=lambda r: (r["batch"], r["backend"])):
         ratio = "-" if r["vs_torch"] is None else f"{r['vs_torch']:.2f}x"
         lines.append(
-            f"{r['backend']:<9} {r['batch']:>5} {r['calls_per_s']:>10.1f} "
+            f"{r['backend']:<10} {r['batch']:>5} {r['calls_per_s']:>10.1f} "
             f"{r['positions_per_s']:>12.0f} {r['ms_per_call']:>9.3f} {ratio:>8} "
             f"{r['spread']:>6.2f} {r['setup_s']:>8.2f} {r['load']:>5.2f}")
     return "\n".join(lines)
@@ -128,27 +152,42 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--game", default=None,
+                   help="take the observation shape and actions from this game (e.g. go9)")
     p.add_argument("--obs-shape", type=int, nargs=3, default=(3, 6, 7))
     p.add_argument("--num-actions", type=int, default=7)
     p.add_argument("--blocks", type=int, default=5)
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--value-head", default="scalar")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=(1, 32, 128, 512))
-    p.add_argument("--backends", nargs="+", default=("torch", "torch_cl", "compile", "onnx"))
+    p.add_argument("--backends", nargs="+", default=None,
+                   help="default: torch, the 'auto' candidates (torch_bf16 where the CPU "
+                        "has native bf16) and compile")
+    p.add_argument("--no-auto", action="store_true", help="skip the lines of what auto picks")
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="default: os.cpu_count()")
     args = p.parse_args(argv)
     config = NetworkConfig(blocks=args.blocks, channels=args.channels,
                            value_head=args.value_head)
-    rows = bench_inference(tuple(args.obs_shape), args.num_actions, config,
-                           args.batch_sizes, args.backends, args.seconds,
+    obs_shape, num_actions = tuple(args.obs_shape), args.num_actions
+    if args.game:
+        from games import get_game
+
+        info = get_game(args.game).info
+        obs_shape, num_actions = tuple(info.observation_shape), info.num_actions
+    print(machine_line())
+    rows = bench_inference(obs_shape, num_actions, config,
+                           args.batch_sizes, args.backends or default_backends(), args.seconds,
                            rounds=args.rounds, threads=args.threads)
     print(format_table(rows))
+    if not args.no_auto:
+        for line in auto_picks(obs_shape, num_actions, config, args.batch_sizes, args.threads):
+            print(line)
 
 
 if __name__ == "__main__":
     main()
 
 
-__all__ = ["bench_inference", "format_table"]
+__all__ = ["auto_picks", "bench_inference", "default_backends", "format_table", "machine_line"]

@@ -5,16 +5,18 @@ logits and a scalar value. The search applies the mask itself, so logits of
 illegal actions are returned as the network computed them. Values are from
 the point of view of the player to move, in [-1, 1].
 
-Backends (chosen by measurement, see engine/bench_inference.py):
-  * 'onnx'     - the network exported to ONNX, run by onnxruntime (CPU).
-  * 'torch'    - eager PyTorch under inference_mode.
-  * 'torch_cl' - eager PyTorch with channels_last memory format.
-  * 'compile'  - torch.compile (inductor); the first call of each new batch
-                 shape compiles for tens of seconds on a CPU.
-  * 'auto'     - 'onnx' on CPU (torch for a CUDA net): fastest measured on
-                 this 2-core CPU at every batch size from 1 to 512 for the
-                 Connect Four net (5x64), with 1 and 2 threads: 4x eager
-                 torch at batch 1, 1.4-2x at 32-512 (1 thread).
+Backends (`tabula bench inference` times them all):
+  * 'onnx'       - the network exported to ONNX, run by onnxruntime (CPU).
+  * 'torch'      - eager PyTorch under inference_mode.
+  * 'torch_cl'   - eager PyTorch with channels_last memory format.
+  * 'torch_bf16' - torch_cl under bf16 autocast on the CPU: fast only where
+                   the CPU has native bf16 (AVX512_BF16, AMX); outputs differ
+                   from fp32 in the third significant digit.
+  * 'compile'    - torch.compile (inductor); the first call of each new batch
+                   shape compiles for tens of seconds on a CPU.
+  * 'auto'       - on the CPU, the fastest candidate measured on this machine
+                   at the caller's batch size (engine.backend_choice, cached
+                   per machine); torch for a CUDA net.
 
 Every evaluator snapshots the network at construction (a deep copy in eval
 mode), so training the original afterwards does not change it; build a new
@@ -36,8 +38,9 @@ from torch import nn
 from engine.networks import PolicyValueNet, ScalarValueNet
 from engine.search import Evaluator  # the one protocol; search itself must not import torch
 
-BACKENDS = ("auto", "onnx", "torch", "torch_cl", "compile")
-AUTO_BACKEND = "onnx"
+BACKENDS = ("auto", "onnx", "torch", "torch_cl", "torch_bf16", "compile")
+DEFAULT_AUTO_BATCH = 32
+"""The batch 'auto' measures at when the caller does not say."""
 ONNX_OPSET = 17
 CUDA_INFERENCE_DTYPE = torch.float16
 """Autocast dtype of inference on CUDA. fp16 rather than bf16: 3 more mantissa
@@ -121,15 +124,17 @@ class TorchEvaluator:
       net: the network; a snapshot is taken.
       channels_last: convert weights and inputs to channels_last memory format.
       compile: wrap the network with torch.compile (slow first call per shape).
+      bf16: on the CPU, run under bf16 autocast (outputs come back float32).
     """
 
     def __init__(self, net: PolicyValueNet, channels_last: bool = False,
-                 compile: bool = False):
+                 compile: bool = False, bf16: bool = False):
         snap = _snapshot(net)
         self.obs_shape = snap.obs_shape
         self.num_actions = snap.num_actions
         self.channels_last = channels_last
         self.device = next(snap.parameters()).device
+        self.bf16 = bool(bf16) and self.device.type == "cpu"
         if channels_last:
             snap = snap.to(memory_format=torch.channels_last)
         self._net: nn.Module = ScalarValueNet(snap).eval()
@@ -144,7 +149,9 @@ class TorchEvaluator:
         obs = _check_batch(obs, mask, self.obs_shape, self.num_actions)
         if obs.shape[0] == 0:
             return _empty(self.num_actions)
-        with torch.inference_mode(), inference_autocast(self.device):
+        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16
+                    else inference_autocast(self.device))
+        with torch.inference_mode(), autocast:
             x = host_to_device(obs, self.device)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -224,27 +231,54 @@ class OnnxEvaluator:
                 np.ascontiguousarray(value, dtype=np.float32))
 
 
+def build_evaluator(net: PolicyValueNet, backend: str, threads: int | None = None) -> Evaluator:
+    """Builds an evaluator for `net` with one named backend (not 'auto').
+
+    Raises:
+      ValueError: unknown backend, or 'auto'.
+    """
+    if backend not in BACKENDS or backend == "auto":
+        raise ValueError(f"unknown evaluator backend {backend!r}; valid: "
+                         f"{', '.join(b for b in BACKENDS if b != 'auto')}")
+    if backend == "onnx":
+        ev = OnnxEvaluator(net, threads=threads)
+    else:
+        ev = TorchEvaluator(net, channels_last=backend in ("torch_cl", "torch_bf16"),
+                            compile=(backend == "compile"), bf16=(backend == "torch_bf16"))
+    ev.backend = backend
+    return ev
+
+
 def make_evaluator(net: PolicyValueNet, backend: str = "auto",
-                   threads: int | None = None) -> Evaluator:
+                   threads: int | None = None, batch: int | None = None) -> Evaluator:
     """Builds an evaluator for `net` with the named backend.
 
     Args:
       net: the network (snapshotted; later training does not affect the evaluator).
-      backend: one of BACKENDS; 'auto' picks AUTO_BACKEND, the fastest measured.
+      backend: one of BACKENDS; 'auto' on the CPU picks the fastest candidate
+        measured here at `batch` (engine.backend_choice; the first call per
+        network shape and batch measures for about a second, later ones read
+        the cache), and torch for a CUDA network.
       threads: onnxruntime intra-op threads (onnx only); default os.cpu_count().
+      batch: the batch size the caller will mostly send ('auto' only; default
+        DEFAULT_AUTO_BATCH).
+    The evaluator's `backend` attribute names the backend it runs; after
+    'auto' on the CPU its `choice` attribute holds the measurement.
     Raises:
       ValueError: unknown backend.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown evaluator backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    if backend == "auto":
-        # A CUDA network stays in torch; onnxruntime here is CPU-only.
-        on_cpu = next(net.parameters()).device.type == "cpu"
-        backend = AUTO_BACKEND if on_cpu else "torch"
-    if backend == "onnx":
-        return OnnxEvaluator(net, threads=threads)
-    return TorchEvaluator(net, channels_last=(backend == "torch_cl"),
-                          compile=(backend == "compile"))
+    if backend != "auto":
+        return build_evaluator(net, backend, threads)
+    if next(net.parameters()).device.type != "cpu":
+        return build_evaluator(net, "torch", threads)  # onnxruntime here is CPU-only
+    from engine.backend_choice import choose_backend
+
+    choice = choose_backend(net, batch or DEFAULT_AUTO_BATCH, threads)
+    ev = build_evaluator(net, choice.backend, threads)
+    ev.choice = choice
+    return ev
 
 
 def cuda_problem(device: str) -> str | None:
@@ -278,13 +312,14 @@ def cuda_problem(device: str) -> str | None:
 
 
 __all__ = [
-    "AUTO_BACKEND",
     "BACKENDS",
+    "DEFAULT_AUTO_BATCH",
     "CUDA_INFERENCE_DTYPE",
     "Evaluator",
     "OnnxEvaluator",
     "TorchEvaluator",
     "UniformEvaluator",
+    "build_evaluator",
     "cuda_problem",
     "export_onnx",
     "host_to_device",

@@ -76,7 +76,8 @@ class Player:
         if cls is Player and read_metadata(path)["algo"] == "muzero":
             return MuZeroPlayer.from_checkpoint(path, game, backend, threads, **search_overrides)
         net, meta = load_network(path)
-        return cls._loaded(path, meta, game, make_evaluator(net, backend, threads),
+        batch = int(search_overrides.get("leaves_per_step", 1))
+        return cls._loaded(path, meta, game, make_evaluator(net, backend, threads, batch=batch),
                            search_overrides)
 
     @classmethod

@@ -74,12 +74,16 @@ class SelfPlayConfig:
     """The share of moves replaced by a uniformly random legal move after the search (its
     position keeps the search's policy target), so the window holds positions after
     mistakes, which an opponent makes and near-perfect self-play no longer does."""
+    eval_cache: int = 0
+    """Positions kept in a cache of network evaluations keyed by a hash of the observation
+    (engine.eval_cache), shared by all games of an actor and across its moves while the
+    weights stay the same; 0: no cache. Exact: the network is a function of its input."""
 
     # Checked here, not where they are used: a bad value must fail before the
     # run directory's config.toml is written, since resuming cannot change it.
     def __post_init__(self):
         _check_ints(self, 1, "parallel_games", "moves_per_iteration")
-        _check_ints(self, 0, "temperature_moves", "fast_simulations")
+        _check_ints(self, 0, "temperature_moves", "fast_simulations", "eval_cache")
         _check_floats(self, "full_search_fraction", "random_move_fraction")
         if self.random_move_fraction >= 1:
             raise ValueError("random_move_fraction must be in [0, 1), got "
@@ -305,6 +309,10 @@ class TrainConfig:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     run: RunConfig = field(default_factory=RunConfig)
     arena: ArenaConfig = field(default_factory=ArenaConfig)
+
+    def inference_batch(self) -> int:
+        """The batch one self-play actor sends the network: its games times leaves per step."""
+        return self.selfplay.parallel_games * self.search.leaves_per_step
 
 
 SECTIONS = {

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.eval_cache import with_cache
 from engine.evaluator import make_evaluator
 from engine.muzero_search import MuZeroInference
 from selfplay import config as cfg
@@ -61,7 +62,8 @@ METRICS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            "replay/games", "replay/bytes", "memory/learner_mb", "memory/actors_mb",
            "actors/alive", "actors/restarts", "process/open_files", "process/threads",
            "process/children", "evaluations", "learner/lr", "replay/sampled",
-           "loss/ownership", "loss/score"]
+           "loss/ownership", "loss/score", "selfplay/backend",
+           "selfplay/cache_hit_rate"]
 
 
 @dataclass
@@ -191,6 +193,7 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
     moves_before = actor.moves_played
     sims_before = getattr(actor, "simulations", None)  # MuZero's actor: full searches only
     before = telemetry.snapshot(actor.timings)
+    hits_before = getattr(evaluator, "hits", 0)
     t0 = time.perf_counter()
     records = actor.play(evaluator, c.selfplay.moves_per_iteration, stop)
     t1 = time.perf_counter()
@@ -199,6 +202,8 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
             else actor.simulations - sims_before)
     chunk = telemetry.chunk_stats(before, actor.timings, moves, sims,
                                   sum(_finished(r) for r in records), t1 - t0)
+    chunk["backend"] = getattr(evaluator, "backend", "")
+    chunk["cache_hits"] = getattr(evaluator, "hits", 0) - hits_before
     if records:
         run.write_shard(records)
         run.add(records)
@@ -241,7 +246,9 @@ def _learn(run: _Run, evaluator, stop, records: list, moves: int, chunks: list[d
             extra["replay/sampled"] = min(recent, run.replay.size)
     t3 = time.perf_counter()
     run.counters["iteration"] += 1
-    run.counters["evaluations"] += sum(int(ch.get("evaluations", 0)) for ch in chunks)
+    # Network evaluations: the search's requests less those the cache answered.
+    run.counters["evaluations"] += sum(int(ch.get("evaluations", 0)) - int(ch.get("cache_hits", 0))
+                                       for ch in chunks)
     return {
         "iteration": run.counters["iteration"], "learner_step": run.learner.step,
         "games": run.counters["games"], "positions": run.counters["positions"],
@@ -343,7 +350,9 @@ def _checkpoint_evaluator(run: _Run, path: Path):
     if run.muzero:
         return MuZeroInference(load_muzero_network(path)[0])
     net, _ = load_network(path)
-    return make_evaluator(net.eval(), run.config.selfplay.inference_backend)
+    evaluator = make_evaluator(net.eval(), run.config.selfplay.inference_backend,
+                               batch=run.config.inference_batch())
+    return with_cache(evaluator, run.config.selfplay.eval_cache, run.game.info.num_actions)
 
 
 def _budget_left(config: cfg.TrainConfig, run: _Run, start: float) -> bool:
@@ -458,6 +467,8 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
     def go_on() -> bool:
         return _budget_left(config, run, start) and not stop()
 
+    backend_logged = ""
+
     try:
         while go_on():
             run.progress = _budget_used(config, run, start)
@@ -479,6 +490,11 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
                     for line in arena.after_checkpoint(summary.checkpoint):
                         log(line)
             _append_metrics(run_dir / "metrics.csv", row)
+            if row.get("selfplay/backend") and row["selfplay/backend"] != backend_logged:
+                backend_logged = row["selfplay/backend"]
+                choice = getattr(evaluator, "choice", None) if pool is None else None
+                log(f"tabula: {choice.describe()}" if choice is not None
+                    else f"tabula: self-play inference backend {backend_logged}")
             bar.update(1)
             bar.set_postfix_str(_progress_text(row))
             if pool is None:

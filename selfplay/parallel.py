@@ -154,7 +154,8 @@ class LocalPool:
                                   "actors keep their own (set run.inference_server=false)")
         info = get_game(self.config.game).info
         source = CheckpointSource(str(self.run_dir), self.config.selfplay.inference_backend,
-                                  self.config.run.device, self.server_threads)
+                                  self.config.run.device, self.server_threads,
+                                  batch=self.count * self.config.inference_batch())
         self.server = InferenceServer(source, self.count, tuple(info.observation_shape),
                                       info.num_actions, self.config.selfplay.parallel_games,
                                       ctx=self.ctx)

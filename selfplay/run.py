@@ -27,6 +27,7 @@ from checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
+from engine.eval_cache import with_cache
 from engine.evaluator import cuda_problem, make_evaluator
 from engine.muzero_net import MuZeroNet
 from engine.muzero_search import MuZeroInference
@@ -300,7 +301,10 @@ class _Run:
                             self.game.info.num_actions, self.config.muzero_network)
             net.load_state_dict(self.learner.state_dict_cpu())
             return MuZeroInference(net, device=self.config.run.device)
-        return make_evaluator(self.learner.playing_net, self.config.selfplay.inference_backend)
+        evaluator = make_evaluator(self.learner.playing_net,
+                                   self.config.selfplay.inference_backend,
+                                   batch=self.config.inference_batch())
+        return with_cache(evaluator, self.config.selfplay.eval_cache, self.game.info.num_actions)
 
     def save(self) -> Path:
         name = checkpoint_name(self.learner.step)

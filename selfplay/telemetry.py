@@ -12,7 +12,7 @@ import os
 
 from engine.search import Timings
 
-COUNTS = ("moves", "simulations", "evaluations", "batches", "games")
+COUNTS = ("moves", "simulations", "evaluations", "batches", "games", "cache_hits")
 SECONDS = ("seconds", "network_s", "tree_s", "rules_s")
 
 
@@ -119,4 +119,7 @@ def combine(chunks: list[dict]) -> dict:
     }
     if not chunks:
         row = {k: float("nan") for k in row}
+    row["selfplay/cache_hit_rate"] = (total["cache_hits"] / total["evaluations"]
+                                      if total["evaluations"] else float("nan"))
+    row["selfplay/backend"] = "+".join(sorted({c["backend"] for c in chunks if c.get("backend")}))
     return row

@@ -72,6 +72,7 @@ class SelfPlayWorker:
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Plays from now on with the checkpoint at `path` (verified)."""
         from checkpoints import load_muzero_network, load_network
+        from engine.eval_cache import with_cache
         from engine.evaluator import make_evaluator
         from engine.muzero_search import MuZeroInference
 
@@ -83,8 +84,10 @@ class SelfPlayWorker:
             self.evaluator = MuZeroInference(net, device=device)
         else:
             net, _ = load_network(path, map_location=device)
-            self.evaluator = make_evaluator(net, self.config.selfplay.inference_backend,
-                                            threads=self.threads)
+            self.evaluator = with_cache(
+                make_evaluator(net, self.config.selfplay.inference_backend,
+                               threads=self.threads, batch=self.config.inference_batch()),
+                self.config.selfplay.eval_cache, self.game.info.num_actions)
         self.checkpoint = Path(path).name
 
     def load_checkpoint_bytes(self, name: str, data: bytes) -> None:
@@ -108,6 +111,7 @@ class SelfPlayWorker:
         before = telemetry.snapshot(self.actor.timings)
         moves_before = self.actor.moves_played
         sims_before = getattr(self.actor, "simulations", 0)
+        hits_before = getattr(self.evaluator, "hits", 0)
         start = time.perf_counter()
         records = self.actor.play(self.evaluator, c.selfplay.moves_per_iteration, should_stop)
         seconds = time.perf_counter() - start
@@ -118,7 +122,9 @@ class SelfPlayWorker:
         stats = telemetry.chunk_stats(before, self.actor.timings, moves, sims,
                                       len(finished), seconds)
         stats.update(actor=self.actor_id, pid=os.getpid(), rss=telemetry.rss_bytes(),
-                     checkpoint=self.checkpoint)
+                     checkpoint=self.checkpoint,
+                     backend=getattr(self.evaluator, "backend", ""),
+                     cache_hits=getattr(self.evaluator, "hits", 0) - hits_before)
         if self.muzero:
             stats["episode_returns"] = [float(x) for x in self.actor.episode_returns]
             self.actor.episode_returns.clear()
@@ -194,9 +200,11 @@ class CheckpointSource:
     checkpoint than last time (the first call waits for one), else None.
     """
 
-    def __init__(self, run_dir: str, backend: str, device: str, threads: int):
+    def __init__(self, run_dir: str, backend: str, device: str, threads: int,
+                 batch: int | None = None):
         self.run_dir = run_dir
         self.backend = backend
+        self.batch = batch
         self.device = device
         self.threads = threads
         self.checkpoint: str | None = None
@@ -213,4 +221,4 @@ class CheckpointSource:
             return None
         net, _ = load_network(Path(self.run_dir) / "checkpoints" / name, map_location=self.device)
         self.checkpoint = name
-        return make_evaluator(net, self.backend, threads=self.threads)
+        return make_evaluator(net, self.backend, threads=self.threads, batch=self.batch)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    # The 'auto' backend caches its measurements per machine; tests (and the
+    # CLI processes they start, which inherit this) use a cache of their own.
+    os.environ["TABULA_CACHE_DIR"] = tempfile.mkdtemp(prefix="tabula-test-cache-")
 
 
 def make_checkpoint(path: Path, game_name: str, seed: int = 0, sims: int = 8,

@@ -144,7 +144,7 @@ def test_bad_shapes_rejected(evaluators):
 def test_unknown_backend_names_valid_ones():
     with pytest.raises(ValueError, match="'tensorrt'.*onnx.*torch_cl.*compile"):
         make_evaluator(_net(), "tensorrt")
-    assert set(BACKENDS) == {"auto", "onnx", "torch", "torch_cl", "compile"}
+    assert set(BACKENDS) == {"auto", "onnx", "torch", "torch_cl", "torch_bf16", "compile"}
 
 
 def test_float64_input_is_accepted():
@@ -164,5 +164,28 @@ def test_compile_backend_builds_lazily():
     assert type(ev._net).__name__ == "OptimizedModule"
 
 
-def test_auto_is_onnx_on_cpu():
-    assert isinstance(make_evaluator(_net(), "auto"), OnnxEvaluator)
+def test_auto_runs_a_measured_candidate_that_agrees_with_torch():
+    from engine.backend_choice import candidates
+
+    net = _net()
+    ev = make_evaluator(net, "auto", batch=8)
+    assert ev.backend in candidates() and ev.choice.backend == ev.backend
+    assert set(ev.choice.rates) == set(candidates())
+    obs, mask = _batch(8)
+    logits, value = ev.evaluate(obs, mask)
+    ref_logits, ref_value = make_evaluator(net, "torch").evaluate(obs, mask)
+    tol = 3e-2 if ev.backend == "torch_bf16" else 1e-4
+    np.testing.assert_allclose(logits, ref_logits, atol=tol)
+    np.testing.assert_allclose(value, ref_value, atol=tol)
+
+
+def test_bf16_backend_is_close_to_fp32_and_returns_float32():
+    net = _net("wdl")
+    obs, mask = _batch(16)
+    logits, value = make_evaluator(net, "torch_bf16").evaluate(obs, mask)
+    ref_logits, ref_value = make_evaluator(net, "torch").evaluate(obs, mask)
+    assert logits.dtype == np.float32 and value.dtype == np.float32
+    # bf16 keeps 8 mantissa bits: relative error up to ~0.4% per operation.
+    np.testing.assert_allclose(logits, ref_logits, atol=0.05)
+    np.testing.assert_allclose(value, ref_value, atol=0.05)
+    assert not np.array_equal(logits, ref_logits)  # it really ran in bf16

@@ -27,3 +27,21 @@ def test_bench_selfplay_returns_consistent_figures(monkeypatch):
     assert sum(shares) == pytest.approx(1.0)
     text = bench.format_result(r)
     assert "ratio" in text and "tictactoe" in text and "1x8" in text
+
+
+def test_bench_selfplay_with_the_cache_counts_only_network_evaluations(monkeypatch):
+    real = bench.network_alone
+    monkeypatch.setattr(bench, "network_alone",
+                        lambda ev, shape, actions, batch, seconds, rng:
+                        real(ev, shape, actions, batch, 0.25, rng))
+    args = dict(blocks=1, channels=8, sims=8, games=8, moves=2, root_mode="gumbel",
+                backend="torch", seed=0)
+    plain = bench.bench_selfplay("tictactoe", **args)
+    cached = bench.bench_selfplay("tictactoe", eval_cache=1000, **args)
+    # Same seed, exact cache: the same moves, so the saved evaluations are the difference.
+    assert 0 < cached["cache_hit_rate"] < 1
+    saved = cached["evals_saved_per_position"] * cached["positions_per_s"]
+    assert cached["evals_per_s"] + saved == pytest.approx(
+        plain["evals_per_s"] * cached["positions_per_s"] / plain["positions_per_s"], rel=1e-6)
+    assert "hit rate" in bench.format_result(cached)
+    assert "hit rate" not in bench.format_result(plain)

@@ -165,3 +165,24 @@ def test_cuda_without_cuda_is_a_run_error(tmp_path):
     with pytest.raises(RunError, match="no CUDA device"):
         train(_config("run.device=cuda", "run.max_iterations=1"), tmp_path / "r",
               progress=False)
+
+
+def test_the_evaluation_cache_plays_the_same_games_with_fewer_network_evaluations(tmp_path):
+    # One iteration from the seeded initial weights: the cache is exact, so the
+    # games are the same, and the run counts only the evaluations the network made.
+    plain = train(_config("run.max_iterations=1"), tmp_path / "plain", progress=False)
+    cached = train(_config("run.max_iterations=1", "selfplay.eval_cache=10000"),
+                   tmp_path / "cached", progress=False)
+    assert (cached.games, cached.positions) == (plain.games, plain.positions)
+    a, b = metrics(tmp_path / "plain")[-1], metrics(tmp_path / "cached")[-1]
+    requested, network = int(a["evaluations"]), int(b["evaluations"])
+    assert network < requested
+    hit_rate = float(b["selfplay/cache_hit_rate"])
+    assert hit_rate == pytest.approx(1 - network / requested, abs=1e-4)
+    assert a["selfplay/cache_hit_rate"] in ("0", "0.0")
+    assert b["selfplay/backend"] == "torch"
+
+
+def test_a_negative_cache_size_is_refused():
+    with pytest.raises(ValueError, match="eval_cache"):
+        _config("selfplay.eval_cache=-1")
