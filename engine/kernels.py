@@ -263,22 +263,26 @@ def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, 
     sigma_mixed = (mixed - lo) * scale
     best = -1
     best_score = -np.inf
-    fallback = -1
+    for a in range(prior.shape[2]):
+        if counts[a] != target:  # illegal actions have counts -1
+            continue
+        score = gumbel_logits[b, a] + ((work[a] - lo) * scale if visited[a] else sigma_mixed)
+        if score > best_score:
+            best_score = score
+            best = a
+    if best >= 0:
+        return best
     fallback_key = np.inf
     for a in range(prior.shape[2]):
         n = counts[a]
         if n < 0:
             continue
-        sigma = (work[a] - lo) * scale if visited[a] else sigma_mixed
-        score = gumbel_logits[b, a] + sigma
-        if n == target and score > best_score:
-            best_score = score
-            best = a
-        key = n * 1e6 - score
+        key = n * 1e6 - (gumbel_logits[b, a]
+                         + ((work[a] - lo) * scale if visited[a] else sigma_mixed))
         if key < fallback_key:
             fallback_key = key
-            fallback = a
-    return best if best >= 0 else fallback
+            best = a
+    return best
 
 
 @njit(cache=True, nogil=True, inline="always")
