@@ -154,21 +154,28 @@ def forced_root_action(children, visit_count, virtual_count, prior, b, forced_k)
     return best
 
 
-@njit(cache=True, nogil=True)
-def completed_q(children, visit_count, value_sum, reward, prior, raw_value, b, node,
-                discount, c_visit, c_scale, out):
-    """sigma(completed Q) of every legal child of `node` into `out` (float64[A]).
+@njit(cache=True, nogil=True, inline="always")
+def _gather_children(children, visit_count, virtual_count, value_sum, reward, prior, raw_value,
+                     b, node, discount, c_visit, c_scale, q_out, n_out, visited_out):
+    """One pass over the children of `node`: what sigma(completed Q) and the selection
+    rules need, so that later passes read only the work arrays.
 
-    Visited children keep their Q = reward + discount * V(child); unvisited ones
-    get the mixed value (raw value and prior-weighted visited Q, as in mctx).
-    The completed values are rescaled to [0, 1] over the legal actions, then
-    scaled by (c_visit + max visits) * c_scale. Illegal entries are set to 0.
+    Writes, for every action a: n_out[a] = the child's visits plus pending visits (0
+    without a node, -1 if illegal); visited_out[a] = the child has a completed visit;
+    q_out[a] = its Q = reward + discount * V(child) (visited children only).
+    Unvisited children are completed with the mixed value (raw value and the
+    prior-weighted visited Q, as in mctx); the completed values are rescaled to
+    [0, 1] over the legal actions and scaled by (c_visit + max visits) * c_scale:
+    sigma(a) = (completed(a) - lo) * scale.
 
     Returns:
-      sigma of the mixed value, the entry shared by all unvisited children.
+      (mixed, lo, hi, scale, total, num_legal): hi is the largest completed value,
+      total the sum of n_out over the legal actions.
     """
     sum_visits = 0
     max_visits = 0
+    total = 0
+    num_legal = 0
     sum_probs = 0.0
     weighted = 0.0
     lo = np.inf
@@ -177,11 +184,20 @@ def completed_q(children, visit_count, value_sum, reward, prior, raw_value, b, n
     for a in range(prior.shape[2]):
         child = children[b, node, a]
         if child == ILLEGAL:
+            n_out[a] = -1
             continue
-        if child >= 0 and visit_count[b, child] > 0:
+        num_legal += 1
+        n = 0
+        if child >= 0:
             n = visit_count[b, child]
+            n_out[a] = n + virtual_count[b, child]
+            total += n_out[a]
+        else:
+            n_out[a] = 0
+        if n > 0:
             q = reward[b, child] + discount * value_sum[b, child] / n
-            out[a] = q
+            q_out[a] = q
+            visited_out[a] = True
             p = max(prior[b, node, a], 1e-30)
             sum_visits += n
             sum_probs += p
@@ -190,6 +206,7 @@ def completed_q(children, visit_count, value_sum, reward, prior, raw_value, b, n
             lo = min(lo, q)
             hi = max(hi, q)
         else:
+            visited_out[a] = False
             any_unvisited = True
     mixed = raw_value[b, node]
     if sum_visits > 0:
@@ -198,98 +215,111 @@ def completed_q(children, visit_count, value_sum, reward, prior, raw_value, b, n
         lo = min(lo, mixed)
         hi = max(hi, mixed)
     scale = (c_visit + max_visits) * c_scale / max(hi - lo, 1e-8)
-    for a in range(prior.shape[2]):
-        child = children[b, node, a]
-        if child == ILLEGAL:
-            out[a] = 0.0
-        elif child >= 0 and visit_count[b, child] > 0:
-            out[a] = (out[a] - lo) * scale
-        else:
-            out[a] = (mixed - lo) * scale
-    return (mixed - lo) * scale
+    return mixed, lo, hi, scale, total, num_legal
 
 
 @njit(cache=True, nogil=True)
+def completed_q(children, visit_count, virtual_count, value_sum, reward, prior, raw_value, b,
+                node, discount, c_visit, c_scale, out, counts, visited):
+    """sigma(completed Q) of every legal child of `node` into `out` (float64[A]).
+
+    See _gather_children for the formula; illegal entries are set to 0.
+    counts (int32[A]) and visited (bool[A]) are work space, written as there.
+
+    Returns:
+      sigma of the mixed value, the entry shared by all unvisited children.
+    """
+    mixed, lo, _, scale, _, _ = _gather_children(
+        children, visit_count, virtual_count, value_sum, reward, prior, raw_value, b, node,
+        discount, c_visit, c_scale, out, counts, visited)
+    sigma_mixed = (mixed - lo) * scale
+    for a in range(prior.shape[2]):
+        if counts[a] < 0:
+            out[a] = 0.0
+        elif visited[a]:
+            out[a] = (out[a] - lo) * scale
+        else:
+            out[a] = sigma_mixed
+    return sigma_mixed
+
+
+@njit(cache=True, nogil=True, inline="always")
 def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, prior,
                        raw_value, gumbel_logits, b, discount, c_visit, c_scale,
-                       considered_table, scratch):
+                       considered_table, work, counts, visited):
     """The root action of the next simulation under sequential halving.
 
     Among legal actions whose visit count (pending ones included) equals the
     schedule's value for this simulation, the argmax of
     gumbel + logits + sigma(completed Q). If none qualifies (possible when
     descents collide), the least visited action by the same score.
+    work (float64[A]), counts (int32[A]) and visited (bool[A]) are work space.
     """
-    completed_q(children, visit_count, value_sum, reward, prior, raw_value, b, ROOT,
-                discount, c_visit, c_scale, scratch)
-    num_actions = prior.shape[2]
-    num_legal = 0
-    simulation = 0
-    for a in range(num_actions):
-        child = children[b, ROOT, a]
-        if child >= 0:
-            simulation += visit_count[b, child] + virtual_count[b, child]
-        if child != ILLEGAL:
-            num_legal += 1
+    mixed, lo, _, scale, simulation, num_legal = _gather_children(
+        children, visit_count, virtual_count, value_sum, reward, prior, raw_value, b, ROOT,
+        discount, c_visit, c_scale, work, counts, visited)
     m = min(considered_table.shape[0] - 1, num_legal)
     target = considered_table[m, min(simulation, considered_table.shape[1] - 1)]
+    sigma_mixed = (mixed - lo) * scale
     best = -1
     best_score = -np.inf
-    fallback = -1
-    fallback_key = np.inf
-    for a in range(num_actions):
-        child = children[b, ROOT, a]
-        if child == ILLEGAL:
+    for a in range(prior.shape[2]):
+        if counts[a] != target:  # illegal actions have counts -1
             continue
-        score = gumbel_logits[b, a] + scratch[a]
-        n = visit_count[b, child] + virtual_count[b, child] if child >= 0 else 0
-        if n == target and score > best_score:
+        score = gumbel_logits[b, a] + ((work[a] - lo) * scale if visited[a] else sigma_mixed)
+        if score > best_score:
             best_score = score
             best = a
-        key = n * 1e6 - score
+    if best >= 0:
+        return best
+    fallback_key = np.inf
+    for a in range(prior.shape[2]):
+        n = counts[a]
+        if n < 0:
+            continue
+        key = n * 1e6 - (gumbel_logits[b, a]
+                         + ((work[a] - lo) * scale if visited[a] else sigma_mixed))
         if key < fallback_key:
             fallback_key = key
-            fallback = a
-    return best if best >= 0 else fallback
+            best = a
+    return best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def gumbel_interior_action(children, visit_count, virtual_count, value_sum, reward, prior,
-                           raw_value, b, node, discount, c_visit, c_scale, scratch):
+                           raw_value, b, node, discount, c_visit, c_scale, work, counts,
+                           visited):
     """Deterministic Gumbel selection below the root: argmax pi'(a) - N(a) / (1 + sum N).
 
     pi' = softmax(logits + sigma) is computed as prior * exp(sigma - max sigma),
-    normalised; unvisited children share one sigma, hence one exp.
+    normalised; unvisited children share one sigma, hence one exp. sigma is
+    monotone in the completed value, so its maximum is sigma(hi) (0 = sigma(lo)
+    if c_scale were negative) without a pass. work (float64[A]), counts (int32[A])
+    and visited (bool[A]) are work space.
     """
-    sigma_mixed = completed_q(children, visit_count, value_sum, reward, prior, raw_value,
-                              b, node, discount, c_visit, c_scale, scratch)
+    mixed, lo, hi, scale, total, _ = _gather_children(
+        children, visit_count, virtual_count, value_sum, reward, prior, raw_value, b, node,
+        discount, c_visit, c_scale, work, counts, visited)
+    top = max((hi - lo) * scale, 0.0)
+    # Only unvisited children use e_mixed, and then sigma(mixed) <= top; the clamp
+    # keeps exp from overflowing (an error without JIT) when every child is visited.
+    e_mixed = math.exp(min((mixed - lo) * scale - top, 0.0))
     num_actions = prior.shape[2]
-    top = -np.inf
-    total_visits = 0
-    for a in range(num_actions):
-        child = children[b, node, a]
-        if child != ILLEGAL:
-            top = max(top, scratch[a])
-        if child >= 0:
-            total_visits += visit_count[b, child] + virtual_count[b, child]
-    e_mixed = math.exp(sigma_mixed - top)
     z = 0.0
     for a in range(num_actions):
-        child = children[b, node, a]
-        if child == ILLEGAL:
+        if counts[a] < 0:
             continue
-        e = math.exp(scratch[a] - top) if child >= 0 and visit_count[b, child] > 0 else e_mixed
-        scratch[a] = prior[b, node, a] * e
-        z += scratch[a]
+        e = math.exp((work[a] - lo) * scale - top) if visited[a] else e_mixed
+        work[a] = prior[b, node, a] * e
+        z += work[a]
     best = -1
     best_score = -np.inf
-    inv = 1.0 / (1.0 + total_visits)
+    inv = 1.0 / (1.0 + total)
     for a in range(num_actions):
-        child = children[b, node, a]
-        if child == ILLEGAL:
+        n = counts[a]
+        if n < 0:
             continue
-        n = visit_count[b, child] + virtual_count[b, child] if child >= 0 else 0
-        score = scratch[a] / z - n * inv
+        score = work[a] / z - n * inv
         if score > best_score:
             best_score = score
             best = a
@@ -354,9 +384,12 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
     num_nodes, expanded, terminal = tree.num_nodes, tree.expanded, tree.terminal
     num_trees, capacity = visit_count.shape
     # PUCT's exploration factor for every possible parent count, computed once.
-    explore = np.empty(capacity + leaves_per_tree + 2)
+    explore = np.empty(capacity + leaves_per_tree + 2 if mode == MODE_PUCT else 0)
     for n in range(explore.shape[0]):
         explore[n] = (pb_c_init + math.log((n + pb_c_base + 1.0) / pb_c_base)) * math.sqrt(n)
+    # Gumbel's work space, allocated once per call rather than per node.
+    counts = np.empty(scratch.shape[0], np.int32)
+    visited = np.empty(scratch.shape[0], np.bool_)
     used = 0
     for b in range(num_trees):
         for k in range(leaves_per_tree):
@@ -385,12 +418,13 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
                     a = gumbel_root_action(children, visit_count, virtual_count,
                                            tree.value_sum, tree.reward, tree.prior,
                                            tree.raw_value, tree.gumbel_logits, b, discount,
-                                           c_visit, c_scale, considered_table, scratch)
+                                           c_visit, c_scale, considered_table, scratch,
+                                           counts, visited)
                 else:
                     a = gumbel_interior_action(children, visit_count, virtual_count,
                                                tree.value_sum, tree.reward, tree.prior,
                                                tree.raw_value, b, node, discount, c_visit,
-                                               c_scale, scratch)
+                                               c_scale, scratch, counts, visited)
                 child = children[b, node, a]
                 if child == UNVISITED:
                     child = num_nodes[b]
@@ -488,9 +522,12 @@ def gumbel_results(tree, discount, c_visit, c_scale, action_out, policy_out, scr
       scratch: float64[A] work space.
     """
     num_actions = tree.prior.shape[2]
+    counts = np.empty(num_actions, np.int32)
+    visited = np.empty(num_actions, np.bool_)
     for b in range(tree.visit_count.shape[0]):
-        completed_q(tree.children, tree.visit_count, tree.value_sum, tree.reward, tree.prior,
-                    tree.raw_value, b, ROOT, discount, c_visit, c_scale, scratch)
+        completed_q(tree.children, tree.visit_count, tree.virtual_count, tree.value_sum,
+                    tree.reward, tree.prior, tree.raw_value, b, ROOT, discount, c_visit,
+                    c_scale, scratch, counts, visited)
         max_visits = 0
         for a in range(num_actions):
             child = tree.children[b, ROOT, a]

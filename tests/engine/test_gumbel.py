@@ -12,6 +12,8 @@ end the game have V = 0, so their Q is their reward.
 
 from __future__ import annotations
 
+import math
+import os
 
 import numpy as np
 import pytest
@@ -301,3 +303,161 @@ def test_a_legal_action_whose_prior_underflows_is_still_considered(noise):
     visits = result.visits[0]
     assert visits[8] == 1 and visits[6] + visits[7] == 5, visits
     assert np.isfinite(result.policy[0]).all() and result.policy[0][8] < 1e-6
+
+
+# ---------------------------------------------------------------------------
+# The fused selection kernels against the formula they replaced, on random nodes.
+# Before the kernels gathered every child's statistics in one pass, they computed
+# sigma(completed Q) over the children, then the maximum, the normaliser and the
+# argmax in passes of their own. That version, transcribed below in plain Python
+# (float64 throughout, operations in the same order), must choose the same actions
+# and give the same sigma to the last bit.
+
+
+def previous_completed_q(t, b, node, discount, c_visit, c_scale):
+    """(sigma: list[float] with 0 for illegal actions, sigma of the mixed value)."""
+    num_actions = t.prior.shape[2]
+    sum_visits, max_visits, sum_probs, weighted = 0, 0, 0.0, 0.0
+    lo, hi, any_unvisited = np.inf, -np.inf, False
+    out = [0.0] * num_actions
+    for a in range(num_actions):
+        child = int(t.children[b, node, a])
+        if child == ILLEGAL:
+            continue
+        if child >= 0 and t.visit_count[b, child] > 0:
+            n = int(t.visit_count[b, child])
+            q = float(t.reward[b, child]) + discount * float(t.value_sum[b, child]) / n
+            out[a] = q
+            p = max(float(t.prior[b, node, a]), 1e-30)
+            sum_visits += n
+            sum_probs += p
+            weighted += p * q
+            max_visits = max(max_visits, n)
+            lo, hi = min(lo, q), max(hi, q)
+        else:
+            any_unvisited = True
+    mixed = float(t.raw_value[b, node])
+    if sum_visits > 0:
+        mixed = (mixed + sum_visits * weighted / sum_probs) / (1.0 + sum_visits)
+    if any_unvisited:
+        lo, hi = min(lo, mixed), max(hi, mixed)
+    scale = (c_visit + max_visits) * c_scale / max(hi - lo, 1e-8)
+    for a in range(num_actions):
+        child = int(t.children[b, node, a])
+        if child == ILLEGAL:
+            out[a] = 0.0
+        elif child >= 0 and t.visit_count[b, child] > 0:
+            out[a] = (out[a] - lo) * scale
+        else:
+            out[a] = (mixed - lo) * scale
+    return out, (mixed - lo) * scale
+
+
+def _pending(t, b, child):
+    return int(t.visit_count[b, child]) + int(t.virtual_count[b, child]) if child >= 0 else 0
+
+
+def previous_root_action(t, b, discount, c_visit, c_scale, table):
+    sigma, _ = previous_completed_q(t, b, ROOT, discount, c_visit, c_scale)
+    children = [int(c) for c in t.children[b, ROOT]]
+    legal = [a for a, c in enumerate(children) if c != ILLEGAL]
+    simulation = sum(_pending(t, b, c) for c in children)
+    m = min(table.shape[0] - 1, len(legal))
+    target = table[m, min(simulation, table.shape[1] - 1)]
+    best, best_score, fallback, fallback_key = -1, -np.inf, -1, np.inf
+    for a in legal:
+        score = float(t.gumbel_logits[b, a]) + sigma[a]
+        n = _pending(t, b, children[a])
+        if n == target and score > best_score:
+            best, best_score = a, score
+        if n * 1e6 - score < fallback_key:
+            fallback, fallback_key = a, n * 1e6 - score
+    return best if best >= 0 else fallback
+
+
+def previous_interior_action(t, b, node, discount, c_visit, c_scale):
+    sigma, sigma_mixed = previous_completed_q(t, b, node, discount, c_visit, c_scale)
+    children = [int(c) for c in t.children[b, node]]
+    legal = [a for a, c in enumerate(children) if c != ILLEGAL]
+    top = max(sigma[a] for a in legal)
+    total = sum(_pending(t, b, c) for c in children)
+    weights, z = {}, 0.0
+    for a in legal:
+        child = children[a]
+        visited = child >= 0 and t.visit_count[b, child] > 0
+        weights[a] = float(t.prior[b, node, a]) * math.exp((sigma[a] if visited
+                                                              else sigma_mixed) - top)
+        z += weights[a]
+    best, best_score, inv = -1, -np.inf, 1.0 / (1.0 + total)
+    for a in legal:
+        score = weights[a] / z - _pending(t, b, children[a]) * inv
+        if score > best_score:
+            best, best_score = a, score
+    return best
+
+
+def random_node_tree(rng, num_actions):
+    """One tree whose root has random legal actions, priors, children (none, pending
+    only, visited with or without pending visits), values and Gumbel logits. Values,
+    priors and logits are drawn from small sets half the time, so that ties occur."""
+    tied = rng.random() < 0.5
+    legal = rng.random(num_actions) < rng.uniform(0.3, 1.0)
+    legal[rng.integers(num_actions)] = True
+    prior = (rng.choice([0.1, 0.2, 1e-32], num_actions) if tied
+             else rng.dirichlet(np.ones(num_actions))) * legal
+    tree = new_tree(1, num_actions + 1, num_actions)
+    tree.prior[0, ROOT] = prior
+    tree.children[0, ROOT] = np.where(legal, UNVISITED, ILLEGAL)
+    tree.raw_value[0, ROOT] = rng.choice([0.0, 0.5]) if tied else rng.uniform(-1, 1)
+    tree.visit_count[0, ROOT] = 1
+    node = 1
+    for a in np.flatnonzero(legal):
+        kind = rng.integers(3)  # 0: no node, 1: pending visits only, 2: visited
+        if kind == 0:
+            continue
+        tree.children[0, ROOT, a] = node
+        visits = int(rng.integers(1, 30)) if kind == 2 else 0
+        tree.visit_count[0, node] = visits
+        tree.virtual_count[0, node] = rng.integers(1, 3) if kind == 1 else rng.integers(0, 2)
+        value = rng.choice([-1.0, 0.0, 0.5]) if tied else rng.uniform(-1, 1)
+        tree.value_sum[0, node] = visits * value
+        tree.reward[0, node] = rng.choice([0.0, 1.0]) if rng.random() < 0.3 else 0.0
+        tree.visit_count[0, ROOT] += visits
+        node += 1
+    tree.num_nodes[0] = node
+    tree.gumbel_logits[0] = rng.choice([0.0, 1.0], num_actions) if tied else rng.gumbel(
+        size=num_actions)
+    return tree
+
+
+COMPILED = os.environ.get("NUMBA_DISABLE_JIT") != "1"
+"""Without JIT, numpy's float32 scalars keep some sums in float32 where the compiled
+kernels work in float64 (the transcription's arithmetic): sigma then agrees to rounding."""
+
+
+@pytest.mark.parametrize("num_actions", [1, 3, 7, 82])
+def test_selection_kernels_match_their_previous_formula_on_random_nodes(num_actions):
+    rng = np.random.default_rng(num_actions)
+    work = np.zeros(num_actions)
+    counts = np.zeros(num_actions, np.int32)
+    visited = np.zeros(num_actions, np.bool_)
+    for _ in range(150):
+        t = random_node_tree(rng, num_actions)
+        discount = float(rng.choice([-1.0, 0.95]))
+        c_visit, c_scale = 50.0, float(rng.choice([0.1, 1.0, 0.0]))
+        args = (t.children, t.visit_count, t.virtual_count, t.value_sum, t.reward, t.prior,
+                t.raw_value)
+        sigma, sigma_mixed = previous_completed_q(t, 0, ROOT, discount, c_visit, c_scale)
+        got = kernels.completed_q(*args, 0, ROOT, discount, c_visit, c_scale, work, counts,
+                                  visited)
+        if COMPILED:
+            assert got == sigma_mixed and list(work) == sigma
+        else:
+            np.testing.assert_allclose([got] + list(work), [sigma_mixed] + sigma, rtol=1e-5)
+        table = considered_visits_table(int(rng.integers(1, 17)), int(rng.integers(1, 100)))
+        assert kernels.gumbel_root_action(
+            *args, t.gumbel_logits, 0, discount, c_visit, c_scale, table, work, counts,
+            visited) == previous_root_action(t, 0, discount, c_visit, c_scale, table)
+        assert kernels.gumbel_interior_action(
+            *args, 0, ROOT, discount, c_visit, c_scale, work, counts,
+            visited) == previous_interior_action(t, 0, ROOT, discount, c_visit, c_scale)
