@@ -282,9 +282,8 @@ def board_hash(board, zobrist):
 
 
 @njit(cache=True, nogil=True)
-def play_stone(board, size, move, colour):
-    """int8[N*N]: a new board after `colour` plays the legal `move`, captures removed."""
-    new = board.copy()
+def place_stone(new, size, move, colour):
+    """Plays the legal `move` of `colour` on int8[N*N] `new` in place, captures removed."""
     new[move] = colour
     nn = size * size
     stamp = np.full(nn, -1, np.int32)
@@ -315,6 +314,13 @@ def play_stone(board, size, move, colour):
         if not free:
             for j in range(count):
                 new[group[j]] = 0
+
+
+@njit(cache=True, nogil=True)
+def play_stone(board, size, move, colour):
+    """int8[N*N]: a new board after `colour` plays the legal `move`, captures removed."""
+    new = board.copy()
+    place_stone(new, size, move, colour)
     return new
 
 
