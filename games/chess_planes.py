@@ -55,19 +55,25 @@ def push_position(history: np.ndarray, tensor: np.ndarray) -> np.ndarray:
     """
     new = np.empty_like(history)
     new[1:] = history[:-1]
-    new[0, :] = 0
+    read_position(tensor, new[0])
+    return new
+
+
+@njit(cache=True, nogil=True)
+def read_position(tensor: np.ndarray, row: np.ndarray) -> None:
+    """Writes the position of open_spiel's tensor float32[1280] to row int8[ROW]."""
+    row[:] = 0
     for plane in range(12):
         code = SPIEL_PLANE_CODES[plane]
         base = plane * 64
         for sq in range(64):
             if tensor[base + sq] > 0.5:
-                new[0, sq] = code
-    new[0, REPETITION] = np.int8(tensor[SPIEL_REPETITION_PLANE * 64] * 2.0 + 0.5)
+                row[sq] = code
+    row[REPETITION] = np.int8(tensor[SPIEL_REPETITION_PLANE * 64] * 2.0 + 0.5)
     for i in range(4):
-        new[0, CASTLING + i] = np.int8(tensor[SPIEL_CASTLING_PLANES[i] * 64] > 0.5)
+        row[CASTLING + i] = np.int8(tensor[SPIEL_CASTLING_PLANES[i] * 64] > 0.5)
     halfmove = int(tensor[SPIEL_HALFMOVE_PLANE * 64] * 101.0 + 0.5)
-    new[0, HALFMOVE] = np.int8(min(halfmove, 127))
-    return new
+    row[HALFMOVE] = np.int8(min(halfmove, 127))
 
 
 @njit(cache=True, nogil=True)
@@ -90,30 +96,44 @@ def observe(history: np.ndarray, black: bool, fullmove: int) -> np.ndarray:
       float32[119, 8, 8].
     """
     out = np.zeros((NUM_PLANES, 8, 8), dtype=np.float32)
-    mover = 1 if black else 0
     for t in range(HISTORY):
-        base = PLANES_PER_POSITION * t
-        for sq in range(64):
-            code = history[t, sq]
-            if code == 0:
-                continue
-            colour = (code - 1) // 6
-            plane = base + (code - 1) % 6 + (0 if colour == mover else 6)
-            rank = sq >> 3
-            out[plane, 7 - rank if black else rank, sq & 7] = 1.0
-        repetitions = history[t, REPETITION]
-        if repetitions >= 1:
-            out[base + 12] = 1.0
-        if repetitions >= 2:
-            out[base + 13] = 1.0
+        write_position_planes(history[t], t, black, out)
+    write_side_planes(history[0], black, fullmove, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def write_position_planes(row: np.ndarray, t: int, black: bool, out: np.ndarray) -> None:
+    """Sets the ones of position t's 14 planes (see `observe`) in out float32[119, 8, 8],
+    whose planes 14t..14t+13 must be zeros."""
+    mover = 1 if black else 0
+    base = PLANES_PER_POSITION * t
+    for sq in range(64):
+        code = row[sq]
+        if code == 0:
+            continue
+        colour = (code - 1) // 6
+        plane = base + (code - 1) % 6 + (0 if colour == mover else 6)
+        rank = sq >> 3
+        out[plane, 7 - rank if black else rank, sq & 7] = 1.0
+    repetitions = row[REPETITION]
+    if repetitions >= 1:
+        out[base + 12] = 1.0
+    if repetitions >= 2:
+        out[base + 13] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def write_side_planes(row: np.ndarray, black: bool, fullmove: int, out: np.ndarray) -> None:
+    """Writes planes 112..118 (see `observe`) of out float32[119, 8, 8]; row: the position now."""
+    mover = 1 if black else 0
     c = HISTORY * PLANES_PER_POSITION
     out[c] = float(mover)
     out[c + 1] = fullmove / 200.0
     for i in range(4):
         # Mover's rights first: White's (0, 1) or Black's (2, 3).
-        out[c + 2 + i] = float(history[0, CASTLING + (i + 2 * mover) % 4])
-    out[c + 6] = history[0, HALFMOVE] / 100.0
-    return out
+        out[c + 2 + i] = float(row[CASTLING + (i + 2 * mover) % 4])
+    out[c + 6] = row[HALFMOVE] / 100.0
 
 
 def insufficient_material(row: np.ndarray) -> bool:
