@@ -48,7 +48,9 @@ def bench_selfplay(game_name="connect4", blocks=5, channels=64, sims=64, games=2
     search = SearchConfig(num_simulations=sims, root_mode=root_mode)
     actor = Actor(game, search, SelfPlayConfig(parallel_games=games),
                   np.random.default_rng(seed))
-    actor.play(evaluator, 1)  # warm-up: compilation, allocations
+    # Warm-up: compilation, allocations. Two moves: the first plays from the initial
+    # states, whose read-only arrays are other Numba signatures than later ones.
+    actor.play(evaluator, 2)
     actor.timings = Timings()
     before = actor.moves_played
     t0 = time.perf_counter()
