@@ -85,32 +85,73 @@ def legal_moves(board, size, colour, ko, zobrist):
 
     A point is legal if empty, not the ko point, and the stone would have a
     liberty: an empty neighbour, a friendly neighbour group with another
-    liberty, or an enemy neighbour group in atari (captured).
+    liberty, or an enemy neighbour group in atari (captured). Liberties are
+    counted only for the groups next to an empty point without an empty
+    neighbour, each group once: most points have an empty neighbour.
 
     Args:
       board: int8[N*N]; colour: 1 black or 2 white; ko: the ko point or -1;
-      zobrist: uint64[3, N*N].
+      zobrist: uint64[3, N*N] (unused; the signature of the other kernels).
     """
     nn = size * size
-    _, label, liberties, _, _ = _groups(board, size, zobrist)
     legal = np.zeros(nn + 1, np.bool_)
     legal[nn] = True
     nbr = np.empty(4, np.int32)
+    group = np.full(nn, -1, np.int32)  # group id of each stone counted so far, else -1
+    liberties = np.empty(nn, np.int32)  # of each group id
+    stamp = np.full(nn, -1, np.int32)
+    stack = np.empty(nn, np.int32)
+    near = np.empty(4, np.int32)
+    groups = 0
     for m in range(nn):
         if board[m] != 0 or m == ko:
             continue
+        row = m // size
+        col = m - row * size
+        if ((row > 0 and board[m - size] == 0) or (row < size - 1 and board[m + size] == 0)
+                or (col > 0 and board[m - 1] == 0) or (col < size - 1 and board[m + 1] == 0)):
+            legal[m] = True
+            continue
         ok = False
         for i in range(_neighbours(m, size, nbr)):
+            if ok:
+                break
             n = nbr[i]
-            b = board[n]
-            if b == 0:
-                ok = True
-            elif b == colour:
-                ok = ok or liberties[label[n]] > 1
+            if group[n] < 0:
+                liberties[groups] = _label_group(board, size, n, groups, group, stamp, stack,
+                                                 near)
+                groups += 1
+            if board[n] == colour:
+                ok = liberties[group[n]] > 1
             else:
-                ok = ok or liberties[label[n]] == 1
+                ok = liberties[group[n]] == 1
         legal[m] = ok
     return legal
+
+
+@njit(cache=True, nogil=True)
+def _label_group(board, size, start, g, group, stamp, stack, nbr):
+    """Sets group[p] = g on the stones of start's group; returns its liberties (distinct
+    empty neighbours, marked g in stamp). nbr: int32[4] scratch."""
+    colour = board[start]
+    group[start] = g
+    stack[0] = start
+    top = 1
+    count = 0
+    while top > 0:
+        top -= 1
+        q = stack[top]
+        for i in range(_neighbours(q, size, nbr)):
+            n = nbr[i]
+            if board[n] == 0:
+                if stamp[n] != g:
+                    stamp[n] = g
+                    count += 1
+            elif board[n] == colour and group[n] < 0:
+                group[n] = g
+                stack[top] = n
+                top += 1
+    return count
 
 
 @njit(cache=True, nogil=True)
