@@ -4,8 +4,8 @@
 history push, observation and legal mask through Python objects; 128 trees,
 16 steps) of which open_spiel's own work (clone, apply, move generation) is
 4-7 us. Here a leaf costs open_spiel's work plus a copy of its observation
-tensor, about 12 us in all; one kernel call per expand turns the tensors into
-history rows (games/chess_planes.py), writes the observations and the masks.
+tensor, about 12 us in all; one kernel call per expand (chess_planes.write_leaves)
+turns the tensors into history rows, writes the observations and the masks.
 tests/games/test_chess_batch.py checks it against `ObjectBatch`.
 
 Per tree b and node n: `nodes[b][n]` = (pyspiel state, legal action ids or
@@ -22,19 +22,16 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import pyspiel
-from numba import njit
 
 from games.base import GameError
 from games.chess_planes import (
     HISTORY,
+    NUM_FIELDS,
     ROW,
-    read_position,
-    write_position_planes,
-    write_side_planes,
+    observe_root_nodes,
+    write_leaves,
 )
 
-PARENT, BLACK, FULLMOVE = range(3)
-NUM_FIELDS = 3
 TENSOR_SIZE = 20 * 64
 """open_spiel's chess observation tensor."""
 
@@ -53,68 +50,6 @@ class ChessRoot(NamedTuple):
     """Plies played from the initial position (the game ends at max_game_length)."""
     legal: list
     """Legal action ids ([] when terminal)."""
-
-
-@njit(cache=True, nogil=True)
-def _observe(rows, fields, history, b, node, out):
-    """Writes out float32[119, 8, 8] of node (b, node) as `chess_planes.observe` would."""
-    out[:] = 0.0
-    black = fields[b, node, BLACK] == 1
-    t, cur = 0, node
-    while True:
-        write_position_planes(rows[b, cur], t, black, out)
-        t += 1
-        if cur == 0 or t == HISTORY:
-            break
-        cur = fields[b, cur, PARENT]
-    back = 1
-    while t < HISTORY:  # past the root: the root's own history
-        write_position_planes(history[b, back], t, black, out)
-        t += 1
-        back += 1
-    write_side_planes(rows[b, node], black, fields[b, node, FULLMOVE], out)
-
-
-@njit(cache=True, nogil=True)
-def write_leaves(rows, fields, history, leaf_tree, leaf_parent, leaf_node, tensors, terminal,
-                 legal, legal_start, obs_out, mask_out):
-    """Finishes the leaves `expand` created: node fields, rows, observations, masks.
-
-    Args:
-      rows: int8[B, C, ROW]; fields: int32[B, C, NUM_FIELDS]; both updated.
-      history: int8[B, 8, ROW], the roots' histories.
-      leaf_tree, leaf_parent, leaf_node: int32[L]; leaf_node < 0: no node was created.
-      tensors: float32[L, 1280], open_spiel's observation tensor of each non-terminal leaf.
-      terminal: bool[L].
-      legal: int64[M], the legal action ids of leaf l in [legal_start[l], legal_start[l + 1]).
-      obs_out: float32[L, 119, 8, 8]; mask_out: bool[L, A]; written.
-    """
-    for l in range(leaf_node.shape[0]):
-        node = leaf_node[l]
-        if node < 0:
-            continue
-        b, parent = leaf_tree[l], leaf_parent[l]
-        fields[b, node, PARENT] = parent
-        fields[b, node, BLACK] = 1 - fields[b, parent, BLACK]
-        fields[b, node, FULLMOVE] = fields[b, parent, FULLMOVE] + fields[b, parent, BLACK]
-        mask_out[l] = False
-        if terminal[l]:
-            obs_out[l] = 0.0
-            continue
-        read_position(tensors[l], rows[b, node])
-        _observe(rows, fields, history, b, node, obs_out[l])
-        for i in range(legal_start[l], legal_start[l + 1]):
-            mask_out[l, legal[i]] = True
-
-
-@njit(cache=True, nogil=True)
-def observe_roots(rows, fields, history, legal, legal_start, obs_out, mask_out):
-    """Writes obs_out float32[B, 119, 8, 8] and mask_out bool[B, A] of node 0."""
-    for b in range(rows.shape[0]):
-        _observe(rows, fields, history, b, 0, obs_out[b])
-        mask_out[b] = False
-        for i in range(legal_start[b], legal_start[b + 1]):
-            mask_out[b, legal[i]] = True
 
 
 def _check_out(name: str, array: np.ndarray, dtype, shape: tuple[int, ...]) -> None:
@@ -170,7 +105,7 @@ class ChessBatch:
         b = self.num_trees
         _check_out("obs_out", obs_out, np.float32, (b, 119, 8, 8))
         _check_out("mask_out", mask_out, np.bool_, (b, self.num_actions))
-        observe_roots(self.rows, self.fields, self.history, *self._root_legal, obs_out,
+        observe_root_nodes(self.rows, self.fields, self.history, *self._root_legal, obs_out,
                       mask_out)
 
     def expand(self, leaf_tree, leaf_parent, leaf_node, leaf_action,

@@ -1,4 +1,5 @@
-"""Chess boards as arrays and AlphaZero's observation planes (Numba kernels).
+"""Chess boards as arrays and AlphaZero's observation planes (Numba kernels), also
+for the search nodes of `ChessBatch` (games/chess_batch.py).
 
 A position is a row int8[ROW] of a history: entries 0..63 hold piece codes
 (index = rank * 8 + file, rank 0 = rank 1, file 0 = file a; 0 empty, 1..6
@@ -134,6 +135,77 @@ def write_side_planes(row: np.ndarray, black: bool, fullmove: int, out: np.ndarr
         # Mover's rights first: White's (0, 1) or Black's (2, 3).
         out[c + 2 + i] = float(row[CASTLING + (i + 2 * mover) % 4])
     out[c + 6] = row[HALFMOVE] / 100.0
+
+
+# Search nodes of ChessBatch (games/chess_batch.py): node n of tree b has rows[b, n]
+# int8[ROW] and fields[b, n] int32[NUM_FIELDS]. They live here, beside the kernels they
+# call, because Numba's cache does not notice a change in another file's kernels.
+
+PARENT, BLACK, FULLMOVE = range(3)
+NUM_FIELDS = 3
+
+
+@njit(cache=True, nogil=True)
+def _node_observation(rows, fields, history, b, node, out):
+    """Writes out float32[119, 8, 8] of node (b, node) as `observe` would."""
+    out[:] = 0.0
+    black = fields[b, node, BLACK] == 1
+    t, cur = 0, node
+    while True:
+        write_position_planes(rows[b, cur], t, black, out)
+        t += 1
+        if cur == 0 or t == HISTORY:
+            break
+        cur = fields[b, cur, PARENT]
+    back = 1
+    while t < HISTORY:  # past the root: the root's own history
+        write_position_planes(history[b, back], t, black, out)
+        t += 1
+        back += 1
+    write_side_planes(rows[b, node], black, fields[b, node, FULLMOVE], out)
+
+
+@njit(cache=True, nogil=True)
+def write_leaves(rows, fields, history, leaf_tree, leaf_parent, leaf_node, tensors, terminal,
+                 legal, legal_start, obs_out, mask_out):
+    """Finishes the leaves `ChessBatch.expand` created (games/chess_batch.py): node
+    fields, rows, observations, masks.
+
+    Args:
+      rows: int8[B, C, ROW]; fields: int32[B, C, NUM_FIELDS]; both updated.
+      history: int8[B, 8, ROW], the roots' histories.
+      leaf_tree, leaf_parent, leaf_node: int32[L]; leaf_node < 0: no node was created.
+      tensors: float32[L, 1280], open_spiel's observation tensor of each non-terminal leaf.
+      terminal: bool[L].
+      legal: int64[M], the legal action ids of leaf l in [legal_start[l], legal_start[l + 1]).
+      obs_out: float32[L, 119, 8, 8]; mask_out: bool[L, A]; written.
+    """
+    for l in range(leaf_node.shape[0]):
+        node = leaf_node[l]
+        if node < 0:
+            continue
+        b, parent = leaf_tree[l], leaf_parent[l]
+        fields[b, node, PARENT] = parent
+        fields[b, node, BLACK] = 1 - fields[b, parent, BLACK]
+        fields[b, node, FULLMOVE] = fields[b, parent, FULLMOVE] + fields[b, parent, BLACK]
+        mask_out[l] = False
+        if terminal[l]:
+            obs_out[l] = 0.0
+            continue
+        read_position(tensors[l], rows[b, node])
+        _node_observation(rows, fields, history, b, node, obs_out[l])
+        for i in range(legal_start[l], legal_start[l + 1]):
+            mask_out[l, legal[i]] = True
+
+
+@njit(cache=True, nogil=True)
+def observe_root_nodes(rows, fields, history, legal, legal_start, obs_out, mask_out):
+    """Writes obs_out float32[B, 119, 8, 8] and mask_out bool[B, A] of node 0."""
+    for b in range(rows.shape[0]):
+        _node_observation(rows, fields, history, b, 0, obs_out[b])
+        mask_out[b] = False
+        for i in range(legal_start[b], legal_start[b + 1]):
+            mask_out[b, legal[i]] = True
 
 
 def insufficient_material(row: np.ndarray) -> bool:
