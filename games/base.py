@@ -6,7 +6,9 @@ Games know nothing of the engine. A game is a `Game` object (facts in a frozen
 plus storage for the positions of the search nodes, expanded in one call per
 simulation step. The generic `ObjectBatch` does that with `State.clone()` and
 `State.apply()`; games whose rules are cheap enough to be the bottleneck
-provide an array-based batch compiled with Numba (see connect4.py).
+provide an array-based batch compiled with Numba (mnk.py for tic-tac-toe and
+Connect Four, go_batch.py), or keep open_spiel's states per node and the rest
+in arrays (chess_batch.py).
 
 Conventions:
   * Players are 0 and 1 (single-player environments: always 0).

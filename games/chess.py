@@ -43,7 +43,8 @@ import numpy as np
 import pyspiel
 import pyspiel.chess as spiel_chess
 
-from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State, parse_count
+from games.base import GameError, GameInfo, SearchBatch, State, parse_count
+from games.chess_batch import ChessBatch, ChessRoot
 from games.chess_planes import (
     HISTORY,
     NUM_PLANES,
@@ -165,11 +166,14 @@ class ChessGame:
         return obs.copy(), policy.copy()
 
     def new_search_batch(self, roots: Sequence[State], capacity: int) -> SearchBatch:
-        """A generic `ObjectBatch` (clone + apply per node)."""
-        return ObjectBatch(roots, capacity)
+        """A `ChessBatch` over ChessState roots (games/chess_batch.py: open_spiel states
+        per node, histories, observations and masks in arrays)."""
+        return ChessBatch([root.search_root() for root in roots], capacity, NUM_ACTIONS,
+                          self.max_game_length, self.spiel_tensor)
 
-    def _tensor(self, spiel_state: pyspiel.State) -> np.ndarray:
-        """float32[1280]: open_spiel's observation of `spiel_state`, in a per-thread buffer."""
+    def spiel_tensor(self, spiel_state: pyspiel.State) -> np.ndarray:
+        """float32[1280]: open_spiel's observation of `spiel_state`, in a per-thread buffer
+        (overwritten by the next call in the thread)."""
         local = self._local
         tensor = getattr(local, "tensor", None)
         if tensor is None:
@@ -215,7 +219,7 @@ class ChessState:
         self._push()
 
     def _push(self) -> None:
-        self._history = push_position(self._history, self.game._tensor(self.spiel_state))
+        self._history = push_position(self._history, self.game.spiel_tensor(self.spiel_state))
 
     # The State protocol.
 
@@ -282,6 +286,13 @@ class ChessState:
     def observation(self) -> np.ndarray:
         """float32[119, 8, 8] from the point of view of `to_play()` (games/chess_planes.py)."""
         return observe(self._history, self._black, self._fullmove)
+
+    def search_root(self) -> ChessRoot:
+        """What a `ChessBatch` tree starts from (the open_spiel state and history shared,
+        not copied)."""
+        legal = [] if self.is_terminal() else self.spiel_state.legal_actions()
+        return ChessRoot(self.spiel_state, self._history, self._black, self._fullmove,
+                         self._plies, legal)
 
     def history(self) -> list[int]:
         """Actions played from the initial position (the start or the FEN)."""

@@ -1,4 +1,5 @@
-"""Chess boards as arrays and AlphaZero's observation planes (Numba kernels).
+"""Chess boards as arrays and AlphaZero's observation planes (Numba kernels), also
+for the search nodes of `ChessBatch` (games/chess_batch.py).
 
 A position is a row int8[ROW] of a history: entries 0..63 hold piece codes
 (index = rank * 8 + file, rank 0 = rank 1, file 0 = file a; 0 empty, 1..6
@@ -55,19 +56,25 @@ def push_position(history: np.ndarray, tensor: np.ndarray) -> np.ndarray:
     """
     new = np.empty_like(history)
     new[1:] = history[:-1]
-    new[0, :] = 0
+    read_position(tensor, new[0])
+    return new
+
+
+@njit(cache=True, nogil=True)
+def read_position(tensor: np.ndarray, row: np.ndarray) -> None:
+    """Writes the position of open_spiel's tensor float32[1280] to row int8[ROW]."""
+    row[:] = 0
     for plane in range(12):
         code = SPIEL_PLANE_CODES[plane]
         base = plane * 64
         for sq in range(64):
             if tensor[base + sq] > 0.5:
-                new[0, sq] = code
-    new[0, REPETITION] = np.int8(tensor[SPIEL_REPETITION_PLANE * 64] * 2.0 + 0.5)
+                row[sq] = code
+    row[REPETITION] = np.int8(tensor[SPIEL_REPETITION_PLANE * 64] * 2.0 + 0.5)
     for i in range(4):
-        new[0, CASTLING + i] = np.int8(tensor[SPIEL_CASTLING_PLANES[i] * 64] > 0.5)
+        row[CASTLING + i] = np.int8(tensor[SPIEL_CASTLING_PLANES[i] * 64] > 0.5)
     halfmove = int(tensor[SPIEL_HALFMOVE_PLANE * 64] * 101.0 + 0.5)
-    new[0, HALFMOVE] = np.int8(min(halfmove, 127))
-    return new
+    row[HALFMOVE] = np.int8(min(halfmove, 127))
 
 
 @njit(cache=True, nogil=True)
@@ -90,30 +97,115 @@ def observe(history: np.ndarray, black: bool, fullmove: int) -> np.ndarray:
       float32[119, 8, 8].
     """
     out = np.zeros((NUM_PLANES, 8, 8), dtype=np.float32)
-    mover = 1 if black else 0
     for t in range(HISTORY):
-        base = PLANES_PER_POSITION * t
-        for sq in range(64):
-            code = history[t, sq]
-            if code == 0:
-                continue
-            colour = (code - 1) // 6
-            plane = base + (code - 1) % 6 + (0 if colour == mover else 6)
-            rank = sq >> 3
-            out[plane, 7 - rank if black else rank, sq & 7] = 1.0
-        repetitions = history[t, REPETITION]
-        if repetitions >= 1:
-            out[base + 12] = 1.0
-        if repetitions >= 2:
-            out[base + 13] = 1.0
+        write_position_planes(history[t], t, black, out)
+    write_side_planes(history[0], black, fullmove, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def write_position_planes(row: np.ndarray, t: int, black: bool, out: np.ndarray) -> None:
+    """Sets the ones of position t's 14 planes (see `observe`) in out float32[119, 8, 8],
+    whose planes 14t..14t+13 must be zeros."""
+    mover = 1 if black else 0
+    base = PLANES_PER_POSITION * t
+    for sq in range(64):
+        code = row[sq]
+        if code == 0:
+            continue
+        colour = (code - 1) // 6
+        plane = base + (code - 1) % 6 + (0 if colour == mover else 6)
+        rank = sq >> 3
+        out[plane, 7 - rank if black else rank, sq & 7] = 1.0
+    repetitions = row[REPETITION]
+    if repetitions >= 1:
+        out[base + 12] = 1.0
+    if repetitions >= 2:
+        out[base + 13] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def write_side_planes(row: np.ndarray, black: bool, fullmove: int, out: np.ndarray) -> None:
+    """Writes planes 112..118 (see `observe`) of out float32[119, 8, 8]; row: the position now."""
+    mover = 1 if black else 0
     c = HISTORY * PLANES_PER_POSITION
     out[c] = float(mover)
     out[c + 1] = fullmove / 200.0
     for i in range(4):
         # Mover's rights first: White's (0, 1) or Black's (2, 3).
-        out[c + 2 + i] = float(history[0, CASTLING + (i + 2 * mover) % 4])
-    out[c + 6] = history[0, HALFMOVE] / 100.0
-    return out
+        out[c + 2 + i] = float(row[CASTLING + (i + 2 * mover) % 4])
+    out[c + 6] = row[HALFMOVE] / 100.0
+
+
+# Search nodes of ChessBatch (games/chess_batch.py): node n of tree b has rows[b, n]
+# int8[ROW] and fields[b, n] int32[NUM_FIELDS]. They live here, beside the kernels they
+# call, because Numba's cache does not notice a change in another file's kernels.
+
+PARENT, BLACK, FULLMOVE = range(3)
+NUM_FIELDS = 3
+
+
+@njit(cache=True, nogil=True)
+def _node_observation(rows, fields, history, b, node, out):
+    """Writes out float32[119, 8, 8] of node (b, node) as `observe` would."""
+    out[:] = 0.0
+    black = fields[b, node, BLACK] == 1
+    t, cur = 0, node
+    while True:
+        write_position_planes(rows[b, cur], t, black, out)
+        t += 1
+        if cur == 0 or t == HISTORY:
+            break
+        cur = fields[b, cur, PARENT]
+    back = 1
+    while t < HISTORY:  # past the root: the root's own history
+        write_position_planes(history[b, back], t, black, out)
+        t += 1
+        back += 1
+    write_side_planes(rows[b, node], black, fields[b, node, FULLMOVE], out)
+
+
+@njit(cache=True, nogil=True)
+def write_leaves(rows, fields, history, leaf_tree, leaf_parent, leaf_node, tensors, terminal,
+                 legal, legal_start, obs_out, mask_out):
+    """Finishes the leaves `ChessBatch.expand` created (games/chess_batch.py): node
+    fields, rows, observations, masks.
+
+    Args:
+      rows: int8[B, C, ROW]; fields: int32[B, C, NUM_FIELDS]; both updated.
+      history: int8[B, 8, ROW], the roots' histories.
+      leaf_tree, leaf_parent, leaf_node: int32[L]; leaf_node < 0: no node was created.
+      tensors: float32[L, 1280], open_spiel's observation tensor of each non-terminal leaf.
+      terminal: bool[L].
+      legal: int64[M], the legal action ids of leaf l in [legal_start[l], legal_start[l + 1]).
+      obs_out: float32[L, 119, 8, 8]; mask_out: bool[L, A]; written.
+    """
+    for l in range(leaf_node.shape[0]):
+        node = leaf_node[l]
+        if node < 0:
+            continue
+        b, parent = leaf_tree[l], leaf_parent[l]
+        fields[b, node, PARENT] = parent
+        fields[b, node, BLACK] = 1 - fields[b, parent, BLACK]
+        fields[b, node, FULLMOVE] = fields[b, parent, FULLMOVE] + fields[b, parent, BLACK]
+        mask_out[l] = False
+        if terminal[l]:
+            obs_out[l] = 0.0
+            continue
+        read_position(tensors[l], rows[b, node])
+        _node_observation(rows, fields, history, b, node, obs_out[l])
+        for i in range(legal_start[l], legal_start[l + 1]):
+            mask_out[l, legal[i]] = True
+
+
+@njit(cache=True, nogil=True)
+def observe_root_nodes(rows, fields, history, legal, legal_start, obs_out, mask_out):
+    """Writes obs_out float32[B, 119, 8, 8] and mask_out bool[B, A] of node 0."""
+    for b in range(rows.shape[0]):
+        _node_observation(rows, fields, history, b, 0, obs_out[b])
+        mask_out[b] = False
+        for i in range(legal_start[b], legal_start[b + 1]):
+            mask_out[b, legal[i]] = True
 
 
 def insufficient_material(row: np.ndarray) -> bool:

@@ -31,7 +31,8 @@ from typing import Sequence
 import numpy as np
 import pyspiel
 
-from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State, parse_count
+from games.base import GameError, GameInfo, SearchBatch, State, parse_count
+from games.go_batch import GoBatch, GoRoot
 from games.go_kernels import (  # noqa: F401 - play_stone re-exported, as before the split
     analyse_moves,
     area_counts,
@@ -269,8 +270,9 @@ class GoGame:
         return dihedral(k, obs, policy, self.size)
 
     def new_search_batch(self, roots: Sequence[State], capacity: int) -> SearchBatch:
-        """A generic `ObjectBatch` (clone + apply per node)."""
-        return ObjectBatch(roots, capacity)
+        """A `GoBatch` over GoState roots (games/go_batch.py: the nodes in arrays, one
+        kernel call per expand)."""
+        return GoBatch(self, [root.search_root() for root in roots], capacity)
 
     # Internals shared by the states.
 
@@ -346,10 +348,13 @@ class GoState:
         """open_spiel's ko point (illegal for the player to move), -1 if none."""
         self._mask: np.ndarray | None = None
         """Cached legal mask of this position, never written once cached (clones share it)."""
-        self._seen = (np.array([board_hash(self._history[0].ravel(), game.zobrist)])
-                      if game.superko else None)
-        """uint64[P], sorted: hashes of every position so far (superko only); shared
-        by clones, replaced (never written) by a move."""
+        self._seen = (np.array([board_hash(self._history[0].ravel(), game.zobrist)],
+                               np.uint64)
+                      if game.superko or game.rules == "open_spiel" else None)
+        """uint64[P], sorted: hashes of every position since the handicap setup, for
+        superko and for `search_root` (open_spiel ends a game when a position recurs);
+        None with native rules and no superko. Shared by clones, replaced (never
+        written) by a move."""
 
     # The State protocol.
 
@@ -368,7 +373,7 @@ class GoState:
                 game = self.game
                 mask = legal_moves(self._history[0].ravel(), game.size, self.to_play() + 1,
                                    self._ko, game.zobrist)
-                if self._seen is not None:
+                if game.superko:
                     mask = self._superko_mask(mask)
             self._mask = mask
         return mask
@@ -404,7 +409,7 @@ class GoState:
             self._ko = ko_point(before.ravel(), self._history[0].ravel(), action, game.size)
             if self._seen is not None:
                 self._seen = insert_sorted(
-                    self._seen, board_hash(self._history[0].ravel(), game.zobrist))
+                    self._seen, np.uint64(board_hash(self._history[0].ravel(), game.zobrist)))
         if self.is_terminal():
             return float(self.returns()[mover])
         return 0.0
@@ -446,6 +451,20 @@ class GoState:
     def observation(self) -> np.ndarray:
         """float32[17, N, N] from the point of view of `to_play()` (see module doc)."""
         return observe(self._history, self.to_play())
+
+    def search_root(self) -> GoRoot:
+        """The arrays and counters a `GoBatch` tree starts from (shared, not copied)."""
+        game = self.game
+        empty = np.zeros(0, np.uint64)
+        repeats = empty
+        if game.rules == "open_spiel":
+            repeats = self._seen
+            if self._setup:  # open_spiel also saw the boards of the setup
+                prefixes = np.bitwise_xor.accumulate(game.zobrist[1, list(self._setup)])
+                repeats = np.union1d(repeats, np.append(prefixes, np.uint64(0)))
+        return GoRoot(self._history, self.to_play(), self._ko, self._passes, self._num_moves,
+                      self.is_terminal(), self._legal(),
+                      self._seen if game.superko else empty, repeats)
 
     def history(self) -> list[int]:
         """Actions played after the handicap setup."""

@@ -1,4 +1,5 @@
-"""Numba kernels of Go (games/go.py): legality, captures, ko, scoring, observations.
+"""Numba kernels of Go (games/go.py): legality, captures, ko, scoring, observations,
+and the search nodes of `GoBatch` (games/go_batch.py).
 
 Boards are int8[N*N] (0 empty, 1 black, 2 white), row-major, row 0 = rank 1;
 histories int8[8, N, N], newest first. The kernels follow open_spiel's rules
@@ -85,32 +86,73 @@ def legal_moves(board, size, colour, ko, zobrist):
 
     A point is legal if empty, not the ko point, and the stone would have a
     liberty: an empty neighbour, a friendly neighbour group with another
-    liberty, or an enemy neighbour group in atari (captured).
+    liberty, or an enemy neighbour group in atari (captured). Liberties are
+    counted only for the groups next to an empty point without an empty
+    neighbour, each group once: most points have an empty neighbour.
 
     Args:
       board: int8[N*N]; colour: 1 black or 2 white; ko: the ko point or -1;
-      zobrist: uint64[3, N*N].
+      zobrist: uint64[3, N*N] (unused; the signature of the other kernels).
     """
     nn = size * size
-    _, label, liberties, _, _ = _groups(board, size, zobrist)
     legal = np.zeros(nn + 1, np.bool_)
     legal[nn] = True
     nbr = np.empty(4, np.int32)
+    group = np.full(nn, -1, np.int32)  # group id of each stone counted so far, else -1
+    liberties = np.empty(nn, np.int32)  # of each group id
+    stamp = np.full(nn, -1, np.int32)
+    stack = np.empty(nn, np.int32)
+    near = np.empty(4, np.int32)
+    groups = 0
     for m in range(nn):
         if board[m] != 0 or m == ko:
             continue
+        row = m // size
+        col = m - row * size
+        if ((row > 0 and board[m - size] == 0) or (row < size - 1 and board[m + size] == 0)
+                or (col > 0 and board[m - 1] == 0) or (col < size - 1 and board[m + 1] == 0)):
+            legal[m] = True
+            continue
         ok = False
         for i in range(_neighbours(m, size, nbr)):
+            if ok:
+                break
             n = nbr[i]
-            b = board[n]
-            if b == 0:
-                ok = True
-            elif b == colour:
-                ok = ok or liberties[label[n]] > 1
+            if group[n] < 0:
+                liberties[groups] = _label_group(board, size, n, groups, group, stamp, stack,
+                                                 near)
+                groups += 1
+            if board[n] == colour:
+                ok = liberties[group[n]] > 1
             else:
-                ok = ok or liberties[label[n]] == 1
+                ok = liberties[group[n]] == 1
         legal[m] = ok
     return legal
+
+
+@njit(cache=True, nogil=True)
+def _label_group(board, size, start, g, group, stamp, stack, nbr):
+    """Sets group[p] = g on the stones of start's group; returns its liberties (distinct
+    empty neighbours, marked g in stamp). nbr: int32[4] scratch."""
+    colour = board[start]
+    group[start] = g
+    stack[0] = start
+    top = 1
+    count = 0
+    while top > 0:
+        top -= 1
+        q = stack[top]
+        for i in range(_neighbours(q, size, nbr)):
+            n = nbr[i]
+            if board[n] == 0:
+                if stamp[n] != g:
+                    stamp[n] = g
+                    count += 1
+            elif board[n] == colour and group[n] < 0:
+                group[n] = g
+                stack[top] = n
+                top += 1
+    return count
 
 
 @njit(cache=True, nogil=True)
@@ -282,9 +324,8 @@ def board_hash(board, zobrist):
 
 
 @njit(cache=True, nogil=True)
-def play_stone(board, size, move, colour):
-    """int8[N*N]: a new board after `colour` plays the legal `move`, captures removed."""
-    new = board.copy()
+def place_stone(new, size, move, colour):
+    """Plays the legal `move` of `colour` on int8[N*N] `new` in place, captures removed."""
     new[move] = colour
     nn = size * size
     stamp = np.full(nn, -1, np.int32)
@@ -315,6 +356,13 @@ def play_stone(board, size, move, colour):
         if not free:
             for j in range(count):
                 new[group[j]] = 0
+
+
+@njit(cache=True, nogil=True)
+def play_stone(board, size, move, colour):
+    """int8[N*N]: a new board after `colour` plays the legal `move`, captures removed."""
+    new = board.copy()
+    place_stone(new, size, move, colour)
     return new
 
 
@@ -340,3 +388,169 @@ def drop_repeats(mask, next_hash, seen):
             at = min(np.searchsorted(seen, next_hash[p]), last)
             if seen[at] == next_hash[p]:
                 mask[p] = False
+
+
+# Search nodes of GoBatch (games/go_batch.py). They live here, beside the kernels they
+# call, because Numba's cache does not notice a change in another file's kernels.
+
+PARENT, STATUS, PLAYER, KO, PASSES, MOVES = range(6)
+NUM_FIELDS = 6
+UNSET, ONGOING, TERMINAL = 0, 1, 2
+"""Values of STATUS."""
+OK, BAD_INDEX, BAD_PARENT, BAD_ACTION = 0, 1, 2, 3
+"""Kernel error codes."""
+
+
+@njit(cache=True, nogil=True)
+def _node_planes(board, t, steps, mine, theirs, size, obs):
+    """Writes planes t (mover's stones) and steps + t (opponent's) of obs from board."""
+    for i in range(size):
+        for j in range(size):
+            v = board[i * size + j]
+            obs[t, i, j] = v == mine
+            obs[steps + t, i, j] = v == theirs
+
+
+@njit(cache=True, nogil=True)
+def _node_observation(boards, fields, history, b, node, size, obs):
+    """Writes obs float32[17, N, N] of node (b, node) as `observe` would."""
+    steps = history.shape[1]
+    player = fields[b, node, PLAYER]
+    mine, theirs = player + 1, 2 - player
+    t, cur = 0, node
+    while True:
+        _node_planes(boards[b, cur], t, steps, mine, theirs, size, obs)
+        t += 1
+        if cur == 0 or t == steps:
+            break
+        cur = fields[b, cur, PARENT]
+    back = 1
+    while t < steps:  # past the root: the root's own history
+        _node_planes(history[b, back], t, steps, mine, theirs, size, obs)
+        t += 1
+        back += 1
+    obs[2 * steps] = np.float32(player == 0)
+
+
+@njit(cache=True, nogil=True)
+def _on_path(hashes, fields, b, node, h):
+    """Whether a board from `node` up to (not including) the root has hash h."""
+    cur = node
+    while cur > 0:
+        if hashes[b, cur] == h:
+            return True
+        cur = fields[b, cur, PARENT]
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _in_sorted(values, start, stop, h):
+    at = start + np.searchsorted(values[start:stop], h)
+    return at < stop and values[at] == h
+
+
+@njit(cache=True, nogil=True)
+def _node_legal(boards, fields, hashes, legal, seen, seen_start, zobrist, size, superko, b, node):
+    """Fills legal[b, node] for the non-terminal node (b, node)."""
+    board = boards[b, node]
+    colour = fields[b, node, PLAYER] + 1
+    mask = legal_moves(board, size, colour, fields[b, node, KO], zobrist)
+    if superko:
+        _, next_hash, _, _ = analyse_moves(board, size, colour, zobrist)
+        for p in range(size * size):
+            if mask[p] and (_in_sorted(seen, seen_start[b], seen_start[b + 1], next_hash[p])
+                            or _on_path(hashes, fields, b, node, next_hash[p])):
+                mask[p] = False
+    legal[b, node] = mask
+
+
+@njit(cache=True, nogil=True)
+def _node_play(boards, fields, hashes, repeats, repeats_start, zobrist, size, komi, max_moves,
+          b, parent, node, action):
+    """Makes node (b, node) the position after `action` at (b, parent); sets its fields
+    and hash. Returns (terminal, reward for the mover)."""
+    nn = size * size
+    mover = fields[b, parent, PLAYER]
+    board = boards[b, node]
+    board[:] = boards[b, parent]
+    f = fields[b, node]
+    f[PARENT] = parent
+    f[PLAYER] = 1 - mover
+    f[MOVES] = fields[b, parent, MOVES] + 1
+    repeated = False
+    if action == nn:
+        f[PASSES] = fields[b, parent, PASSES] + 1
+        f[KO] = -1
+        hashes[b, node] = hashes[b, parent]
+    else:
+        f[PASSES] = 0
+        place_stone(board, size, action, mover + 1)
+        f[KO] = ko_point(boards[b, parent], board, action, size)
+        h = board_hash(board, zobrist)
+        hashes[b, node] = h
+        repeated = (repeats_start[b + 1] > repeats_start[b]
+                    and (_in_sorted(repeats, repeats_start[b], repeats_start[b + 1], h)
+                         or _on_path(hashes, fields, b, parent, h)))
+    terminal = f[PASSES] >= 2 or f[MOVES] >= max_moves or repeated
+    f[STATUS] = TERMINAL if terminal else ONGOING
+    if not terminal:
+        return False, 0.0
+    black, white = area_counts(board, size)
+    score = float(black - white) - komi
+    sign = 1.0 if score > 0 else -1.0 if score < 0 else 0.0
+    return True, sign if mover == 0 else -sign
+
+
+@njit(cache=True, nogil=True)
+def expand_nodes(boards, fields, hashes, legal, history, seen, seen_start, repeats, repeats_start,
+           zobrist, size, komi, max_moves, superko, leaf_tree, leaf_parent, leaf_node,
+           leaf_action, obs_out, mask_out, reward_out, terminal_out):
+    """Creates node positions from parent + action; see SearchBatch.expand and games/go_batch.py.
+
+    Args:
+      boards, fields, hashes, legal: the node arrays (games/go_batch.py), updated.
+      history: int8[B, 8, N*N], the roots' histories.
+      seen, repeats: uint64, per tree b the sorted hashes in [seen_start[b],
+        seen_start[b + 1]) (resp. repeats_start), see `GoRoot`.
+      zobrist: uint64[3, N*N]; size, komi, max_moves (max_game_length), superko.
+      leaf_tree, leaf_parent, leaf_node, leaf_action: int32[L].
+      obs_out: float32[L, 17, N, N]; mask_out: bool[L, N*N+1];
+      reward_out: float32[L]; terminal_out: bool[L]; all written.
+    Returns:
+      (index of the first bad leaf or -1, error code). Processing stops there.
+    """
+    num_trees, capacity = boards.shape[0], boards.shape[1]
+    num_actions = legal.shape[2]
+    for l in range(leaf_tree.shape[0]):
+        node = leaf_node[l]
+        if node < 0:
+            continue
+        b, parent, action = leaf_tree[l], leaf_parent[l], leaf_action[l]
+        if b < 0 or b >= num_trees or parent < 0 or parent >= capacity \
+                or node >= capacity or node == parent:
+            return l, BAD_INDEX
+        if fields[b, parent, STATUS] != ONGOING:
+            return l, BAD_PARENT
+        if action < 0 or action >= num_actions or not legal[b, parent, action]:
+            return l, BAD_ACTION
+        terminal, reward = _node_play(boards, fields, hashes, repeats, repeats_start, zobrist,
+                                 size, komi, max_moves, b, parent, node, action)
+        reward_out[l] = reward
+        terminal_out[l] = terminal
+        if terminal:
+            legal[b, node] = False
+            obs_out[l] = 0.0
+        else:
+            _node_legal(boards, fields, hashes, legal, seen, seen_start, zobrist, size, superko,
+                   b, node)
+            _node_observation(boards, fields, history, b, node, size, obs_out[l])
+        mask_out[l] = legal[b, node]
+    return -1, OK
+
+
+@njit(cache=True, nogil=True)
+def observe_root_nodes(boards, fields, legal, history, size, obs_out, mask_out):
+    """Writes obs_out float32[B, 17, N, N] and mask_out bool[B, N*N+1] of node 0."""
+    for b in range(boards.shape[0]):
+        _node_observation(boards, fields, history, b, 0, size, obs_out[b])
+        mask_out[b] = legal[b, 0]

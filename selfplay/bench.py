@@ -39,7 +39,7 @@ def network_alone(evaluator, obs_shape, num_actions, batch, seconds, rng) -> flo
 
 def bench_selfplay(game_name="connect4", blocks=5, channels=64, sims=64, games=256,
                    moves=4, root_mode="gumbel", backend="auto", seed=0, eval_cache=0,
-                   warmup_moves=1) -> dict:
+                   warmup_moves=2) -> dict:
     """Measures self-play and the network alone in one run; returns the figures.
 
     `warmup_moves` moves are played before timing (compilation, allocations; with
@@ -58,7 +58,9 @@ def bench_selfplay(game_name="connect4", blocks=5, channels=64, sims=64, games=2
     search = SearchConfig(num_simulations=sims, root_mode=root_mode)
     actor = Actor(game, search, SelfPlayConfig(parallel_games=games),
                   np.random.default_rng(seed))
-    actor.play(evaluator, max(1, warmup_moves))
+    # Warm-up: compilation, allocations. At least two moves: the first plays from the
+    # initial states, whose read-only arrays are other Numba signatures than later ones.
+    actor.play(evaluator, max(2, warmup_moves))
     actor.timings = Timings()
     requested_before, hits_before = (getattr(evaluator, "requested", 0),
                                      getattr(evaluator, "hits", 0))
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-cache", type=int, default=0, metavar="N",
                         help="cache N positions' evaluations (selfplay.eval_cache; 0: none)")
-    parser.add_argument("--warmup-moves", type=int, default=1, metavar="M",
+    parser.add_argument("--warmup-moves", type=int, default=2, metavar="M",
                         help="moves played before timing (more: games at mixed stages)")
     args = parser.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)

@@ -9,7 +9,7 @@ import pyspiel
 import pytest
 
 from games import GameError, GameInfo, get_game, read_sgf
-from games.go import GoGame, area_counts
+from games.go import GoGame, area_counts, legal_moves
 
 COLUMNS = "ABCDEFGHJKLMNOPQRST"
 
@@ -275,6 +275,54 @@ def test_superko_mask_matches_slow_reference(size):
             weights = np.where(legal == game.pass_action, 0.1, 1.0)
             state.apply(int(rng.choice(legal, p=weights / weights.sum())))
             boards.add(state.board().tobytes())
+
+
+def slow_legal(board: np.ndarray, colour: int, ko: int) -> list[bool]:
+    """Legal points of int[N, N] by the rule itself: place the stone, remove enemy groups
+    without liberties, keep the move if its own group then has one."""
+    size = board.shape[0]
+
+    def group_and_liberties(b, start):
+        stones, todo, libs = {start}, [start], set()
+        while todo:
+            r, c = todo.pop()
+            for rr, cc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+                if 0 <= rr < size and 0 <= cc < size:
+                    if b[rr, cc] == 0:
+                        libs.add((rr, cc))
+                    elif b[rr, cc] == b[start] and (rr, cc) not in stones:
+                        stones.add((rr, cc))
+                        todo.append((rr, cc))
+        return stones, libs
+
+    legal = []
+    for p in range(size * size):
+        r, c = divmod(p, size)
+        if board[r, c] or p == ko:
+            legal.append(False)
+            continue
+        b = board.copy()
+        b[r, c] = colour
+        for rr, cc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+            if 0 <= rr < size and 0 <= cc < size and b[rr, cc] == 3 - colour:
+                stones, libs = group_and_liberties(b, (rr, cc))
+                if not libs:
+                    for q in stones:
+                        b[q] = 0
+        legal.append(bool(group_and_liberties(b, (r, c))[1]))
+    return legal + [True]
+
+
+@pytest.mark.parametrize("size", [2, 3, 5, 9])
+def test_legal_moves_kernel_matches_slow_reference_on_random_boards(size):
+    rng = np.random.default_rng(size)
+    zobrist = GoGame(size).zobrist
+    for _ in range(300):
+        board = rng.choice(3, size=(size, size), p=rng.dirichlet([1, 1, 1])).astype(np.int8)
+        colour = int(rng.integers(1, 3))
+        ko = int(rng.integers(-1, size * size))
+        mask = legal_moves(board.ravel(), size, colour, ko, zobrist)
+        assert mask.tolist() == slow_legal(board, colour, ko)
 
 
 def test_area_scoring_with_shared_liberty():
