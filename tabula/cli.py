@@ -82,8 +82,8 @@ def batch_option(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--batch", type=_positive_int, default=INTERACTIVE_BATCH, metavar="N",
                    help="positions per network call: a search selects several leaves of "
-                        "its tree at once (virtual loss) to fill it, fewer in small "
-                        f"searches and none extra when queries fill it (default "
+                        "its tree at once (virtual loss) to fill it; fewer in small "
+                        "searches, and positions searched together share it (default "
                         f"{INTERACTIVE_BATCH}; 1: one leaf at a time)")
 
 
