@@ -1,11 +1,14 @@
-"""`tabula bench gtp`: genmove latency of `tabula gtp`, with gnugo measured alongside.
+"""`tabula bench gtp`: genmove latency and nodes/s of `tabula gtp`, with gnugo alongside.
 
 Each engine runs as a real subprocess speaking GTP on a pipe (as a GUI
 drives it). The engines play one game against themselves, `genmove b`,
 `genmove w`, ... from an empty board, and every genmove's round-trip time
 is measured; the first one (warm-up: model loading, JIT) is reported
-separately. gnugo (if installed) plays the same number of moves as the
-reference.
+separately. Nodes/s is the simulations per move over each genmove's time
+(median). With a network (the checkpoint, else the model shipped for the
+board) the same network is also timed alone at batch 16 between genmoves,
+and nodes/s is given as a share of it. gnugo (if installed) plays the same
+number of moves as the reference.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
+
+NETWORK_ROUNDS_EVERY = 10
+"""Genmoves between two network-alone measurements."""
 
 
 class _Gtp:
@@ -52,8 +59,11 @@ class _Gtp:
         self.proc.wait(5)
 
 
-def measure(argv: list[str], size: int, moves: int) -> tuple[float, list[float]]:
-    """(first genmove seconds, the later genmoves' seconds) of one self-play game."""
+def measure(argv: list[str], size: int, moves: int,
+            between: Callable[[], object] | None = None) -> tuple[float, list[float]]:
+    """(first genmove seconds, the later genmoves' seconds) of one self-play game.
+    `between` is called every NETWORK_ROUNDS_EVERY genmoves and at the end, while the
+    engine waits (the network-alone measurement)."""
     engine = _Gtp(argv)
     try:
         engine.ask("protocol_version")
@@ -63,25 +73,59 @@ def measure(argv: list[str], size: int, moves: int) -> tuple[float, list[float]]
         times = []
         passes = 0
         for i in range(moves):
+            if between is not None and i % NETWORK_ROUNDS_EVERY == 1:
+                between()
             start = time.perf_counter()
             move = engine.ask(f"genmove {'bw'[i % 2]}")
             times.append(time.perf_counter() - start)
             passes = passes + 1 if move.lower() == "pass" else 0
             if move.lower() == "resign" or passes == 2:
                 break
+        if between is not None:
+            between()
         return times[0], times[1:]
     finally:
         engine.close()
 
 
-def _line(name: str, first: float, times: list[float]) -> str:
+def _line(name: str, first: float, times: list[float], sims: int | None = None) -> str:
     if not times:
         return f"{name}: first genmove {first * 1000:.0f} ms, no further moves"
     ordered = sorted(times)
     p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    nodes = (f", {sims} simulations per move: nodes/s median {_nodes_per_s(sims, times):,.0f}"
+             if sims else "")
     return (f"{name}: {len(times)} genmoves, median {statistics.median(times) * 1000:.0f} ms, "
             f"p90 {p90 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms "
-            f"(first, with start-up: {first * 1000:.0f} ms)")
+            f"(first, with start-up: {first * 1000:.0f} ms){nodes}")
+
+
+def _nodes_per_s(sims: int, times: list[float]) -> float:
+    return statistics.median(sims / t for t in times)
+
+
+def _network(args) -> str | None:
+    """The checkpoint `tabula gtp` will play with these arguments, or None (uniform)."""
+    from arena.players import shipped_checkpoint
+
+    if args.checkpoint:
+        return args.checkpoint
+    shipped = shipped_checkpoint(f"go{args.size}")
+    uniform = "--uniform" in shlex.split(args.gtp_args)
+    return str(shipped) if shipped.exists() and not uniform else None
+
+
+def _sims_per_move(args, network: str | None) -> int | None:
+    """Simulations of every genmove, or None when they are not known here (the clock
+    decides, or the uniform network without --sims)."""
+    from checkpoints import read_metadata
+
+    given = shlex.split(args.gtp_args)
+    if args.sims is not None:
+        return args.sims
+    if "--time-per-move" in given or "--sims" in given or network is None:
+        return None
+    return int(read_metadata(network)["extra"]["search"].get("num_simulations", 1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,10 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     from arena.external import engine_argv
 
     p = argparse.ArgumentParser(prog="tabula bench gtp", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint (default: uniform network)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint (default: the model shipped for the board, else the "
+                        "uniform network)")
     p.add_argument("--size", type=int, default=9, help="board size (default 9)")
     p.add_argument("--moves", type=int, default=40, help="genmoves per engine (default 40)")
-    p.add_argument("--gtp-args", default="", help="extra arguments for tabula gtp, e.g. '--sims 64'")
+    p.add_argument("--sims", type=int, metavar="N",
+                   help="simulations per move (default: the engine's: the checkpoint's "
+                        "training setting)")
+    p.add_argument("--gtp-args", default="",
+                   help="extra arguments for tabula gtp, e.g. '--batch 1'")
     p.add_argument("--gnugo", default="gnugo --mode gtp --level 1 --chinese-rules",
                    help="reference engine command ('' to skip)")
     p.add_argument("--match", type=int, default=0, metavar="N",
@@ -104,8 +154,21 @@ def main(argv: list[str] | None = None) -> int:
         ours += ["--checkpoint", str(Path(args.checkpoint))]
     else:
         ours += ["--game", f"go{args.size}"]
-    first, times = measure(ours, args.size, args.moves)
-    print(_line(f"tabula gtp {shlex.join(ours[4:])}", first, times), flush=True)
+    if args.sims is not None:
+        ours += ["--sims", str(args.sims)]
+    network = _network(args)
+    sims = _sims_per_move(args, network)
+    alone = None
+    if network is not None:
+        from engine.bench_inference import NetworkAlone
+
+        alone = NetworkAlone(network)
+    first, times = measure(ours, args.size, args.moves,
+                           alone.measure if alone is not None else None)
+    print(_line(f"tabula gtp {shlex.join(ours[4:])}", first, times, sims), flush=True)
+    if alone is not None:
+        print(alone.summary(_nodes_per_s(sims, times) if sims and times else None),
+              flush=True)
     if args.gnugo:
         reference = engine_argv(args.gnugo)
         if reference is None:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 FENS = [
     "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1",
@@ -72,10 +73,12 @@ def _nps(lines: list[str]) -> int | None:
     return None
 
 
-def measure(argv: list[str], movetime_ms: int, stops: int
+def measure(argv: list[str], movetime_ms: int, stops: int,
+            between: Callable[[], object] | None = None
             ) -> tuple[list[int], list[float], list[float]]:
     """([nps per position], [stop latencies in seconds], [seconds from `go movetime` to
-    bestmove per position])."""
+    bestmove per position]). `between` is called before each position's search and after
+    the last, while the engine waits (the network-alone measurement)."""
     engine = _Uci(argv)
     try:
         engine.send("uci")
@@ -84,6 +87,8 @@ def measure(argv: list[str], movetime_ms: int, stops: int
         engine.until("readyok")
         rates, answers = [], []
         for fen in FENS:
+            if between is not None:
+                between()
             engine.send(f"position fen {fen}")
             start = time.perf_counter()
             engine.send(f"go movetime {movetime_ms}")
@@ -92,6 +97,8 @@ def measure(argv: list[str], movetime_ms: int, stops: int
             rate = _nps(seen)
             if rate is not None:
                 rates.append(rate)
+        if between is not None:
+            between()
         latencies = []
         for i in range(stops):
             engine.send(f"position fen {FENS[i % len(FENS)]}")
@@ -118,12 +125,15 @@ def _line(name: str, rates: list[int], latencies: list[float], answers: list[flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Prints nps and stop latency for tabula uci and the reference engine."""
+    """Prints nps and stop latency for tabula uci and the reference engine, and, with a
+    checkpoint, the nps over the network alone (engine.bench_inference.NetworkAlone)."""
     from arena.external import engine_argv
 
     p = argparse.ArgumentParser(prog="tabula bench uci", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint (default: uniform network)")
-    p.add_argument("--uci-args", default="", help="extra arguments for tabula uci")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint (default: uniform network, and no network-alone ratio)")
+    p.add_argument("--uci-args", default="",
+                   help="extra arguments for tabula uci, e.g. '--minibatch-size 1'")
     p.add_argument("--movetime", type=int, default=3000, help="ms per nps search (default 3000)")
     p.add_argument("--stops", type=int, default=10, help="stop measurements (default 10)")
     p.add_argument("--reference", default="stockfish", help="reference engine ('' to skip)")
@@ -131,9 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     ours = [sys.executable, "-m", "tabula", "uci", *shlex.split(args.uci_args)]
     if args.checkpoint:
         ours += ["--checkpoint", args.checkpoint]
-    rates, latencies, answers = measure(ours, args.movetime, args.stops)
+    alone = None
+    if args.checkpoint:
+        from engine.bench_inference import NetworkAlone
+
+        alone = NetworkAlone(args.checkpoint)
+    rates, latencies, answers = measure(ours, args.movetime, args.stops,
+                                        alone.measure if alone is not None else None)
     print(_line(f"tabula uci {shlex.join(ours[4:])}".strip(), rates, latencies, answers,
                 args.movetime), flush=True)
+    if alone is not None:
+        print(alone.summary(statistics.median(rates) if rates else None, "nps"), flush=True)
     if args.reference:
         reference = engine_argv(args.reference)
         if reference is None:

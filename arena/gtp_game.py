@@ -55,7 +55,7 @@ def one_line(error: BaseException) -> str:
 def rebind(player, game):
     """The same network and search settings playing `game` (e.g. another komi)."""
     other = type(player)(game, player.evaluator, player.search,
-                         temperature=player.temperature, name=player.name)
+                         temperature=player.temperature, name=player.name, batch=player.batch)
     other.rng, other.meta, other.timings = player.rng, player.meta, player.timings
     return other
 

@@ -52,7 +52,8 @@ def checkpoint_game(path: str | Path) -> str:
 
 
 def load_player(game_name: str | None, checkpoint: str | Path | None,
-                sims: int | None = None, seed: int = 0, default_game: str = "connect4"):
+                sims: int | None = None, seed: int = 0, default_game: str = "connect4",
+                batch: int | None = None):
     """Loads a verified checkpoint as a deterministic (temperature 0) `Player`.
 
     Args:
@@ -62,6 +63,8 @@ def load_player(game_name: str | None, checkpoint: str | Path | None,
       sims: simulations per move (default: the checkpoint's training setting).
       seed: the Player's random seed.
       default_game: game used when neither a game nor a checkpoint is given.
+      batch: interactive batching, positions per network call (engine.player.Player);
+        None: the checkpoint's leaves_per_step.
     Raises:
       GameError: unknown game.
       CheckpointError: missing, tampered or mismatched checkpoint.
@@ -75,7 +78,7 @@ def load_player(game_name: str | None, checkpoint: str | Path | None,
     game = get_game(game_name)
     path = resolve_checkpoint(game_name, checkpoint)
     overrides = {} if sims is None else {"num_simulations": int(sims)}
-    player = Player.from_checkpoint(path, game=game, **overrides)
+    player = Player.from_checkpoint(path, game=game, batch=batch, **overrides)
     player.rng = np.random.default_rng(seed)
     return player
 

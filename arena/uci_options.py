@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.interactive import INTERACTIVE_BATCH
+
 EMPTY = "<empty>"
 """How UCI writes an empty string value."""
 MAX_NODES = 1_000_000_000
@@ -73,8 +75,10 @@ OPTIONS = (
               "checkpoint's training setting)", "--nodes", 0, MAX_NODES),
     UciOption("Threads", "spin", 0, "inference threads of the network (0: one per core); "
               "applies to the loaded checkpoint at once", "--threads", 0, 256),
-    UciOption("MinibatchSize", "spin", 0, "leaves searched per network call, with virtual "
-              "loss (0: the checkpoint's setting, else 1)", "--minibatch-size", 0, 256),
+    UciOption("MinibatchSize", "spin", 0, "positions per network call the search aims "
+              "for, by selecting several leaves of the tree at once with virtual loss (fewer "
+              "in small searches; 1: one leaf at a time; 0: automatic, "
+              f"{INTERACTIVE_BATCH})", "--minibatch-size", 0, 256),
     UciOption("WeightsFile", "string", "", "checkpoint file (empty: a uniform evaluator, "
               "for testing)", "--checkpoint"),
     UciOption("UCI_ShowWDL", "check", False, "add `wdl W D L` to info lines", "--show-wdl"),
@@ -111,12 +115,11 @@ def make_player(game, values: dict):
     from engine.player import Player
     from engine.search import SearchConfig
 
-    batch = int(values.get("MinibatchSize", 0))
-    overrides = {"leaves_per_step": batch} if batch else {}
+    batch = int(values.get("MinibatchSize", 0)) or INTERACTIVE_BATCH
     path = values.get("WeightsFile", "")
     if path:
         threads = int(values.get("Threads", 0)) or None
-        return Player.from_checkpoint(path, game=game, threads=threads, **overrides)
+        return Player.from_checkpoint(path, game=game, threads=threads, batch=batch)
     info = game.info
     evaluator = UniformEvaluator(info.num_actions, info.observation_shape)
-    return Player(game, evaluator, SearchConfig(**overrides), name="uniform")
+    return Player(game, evaluator, SearchConfig(), name="uniform", batch=batch)

@@ -260,7 +260,7 @@ class SearchJob:
         from engine.player import Player
 
         self.player = Player(player.game, StoppableEvaluator(player.evaluator, self),
-                             player.search, name=player.name)
+                             player.search, name=player.name, batch=player.batch)
         self.state, self.plan, self.rate, self.emit = state, plan, rate, emit
         self.show_wdl = show_wdl
         self.wait_for = wait_for

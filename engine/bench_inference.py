@@ -135,6 +135,55 @@ def machine_line() -> str:
     return f"cpu: {cpu_model()} ({', '.join(flags) or 'no AVX2/AVX-512 flags'})"
 
 
+class NetworkAlone:
+    """A checkpoint's network timed alone, as the engines run it: `make_evaluator(net,
+    'auto', threads)` on random observations with every move legal.
+
+    Benchmarks of a search call `measure` between their own measurements, so that the
+    network and the search see the same machine (load varies 2x over seconds here),
+    and report the search's rate over `median()`.
+
+    Args:
+      path: an AlphaZero checkpoint (CheckpointError if it is not one).
+      batch: positions per call (default INTERACTIVE_BATCH, what interactive play aims for).
+      threads: inference threads (default: one per core, as the engines).
+    """
+
+    def __init__(self, path, batch: int | None = None, threads: int | None = None,
+                 seed: int = 0):
+        from checkpoints import load_network
+        from engine.interactive import INTERACTIVE_BATCH
+
+        net, _ = load_network(path)
+        self.batch = batch or INTERACTIVE_BATCH
+        self.evaluator = make_evaluator(net, "auto", threads, batch=self.batch)
+        rng = np.random.default_rng(seed)
+        self.obs = rng.random((self.batch, *net.obs_shape), dtype=np.float32)
+        self.mask = np.ones((self.batch, net.num_actions), dtype=bool)
+        for _ in range(WARMUP_CALLS):
+            self.evaluator.evaluate(self.obs, self.mask)
+        self.rates: list[float] = []
+        """Positions per second of each `measure` call."""
+
+    def measure(self, seconds: float = 1.0) -> float:
+        """Positions per second over about `seconds` of calls; blocks."""
+        calls, elapsed = _time_calls(self.evaluator, self.obs, self.mask, seconds)
+        self.rates.append(calls * self.batch / elapsed)
+        return self.rates[-1]
+
+    def median(self) -> float:
+        return float(np.median(self.rates)) if self.rates else float("nan")
+
+    def summary(self, rate: float | None, what: str = "nodes/s") -> str:
+        """One line: the median rate alone, and `rate` (the search's, named `what`) over it."""
+        line = (f"network alone at batch {self.batch} (same network and backend, measured "
+                f"between the searches): median {self.median():,.0f} positions/s over "
+                f"{len(self.rates)} rounds")
+        if rate is None:
+            return line
+        return f"{line}; {what} / network alone = {rate / self.median():.2f}"
+
+
 def format_table(rows: list[dict]) -> str:
     """Formats bench_inference rows as a text table, one line per (backend, batch)."""
     header = (f"{'backend':<10} {'batch':>5} {'calls/s':>10} {'positions/s':>12} "
@@ -190,4 +239,5 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["auto_picks", "bench_inference", "default_backends", "format_table", "machine_line"]
+__all__ = ["NetworkAlone", "auto_picks", "bench_inference", "default_backends", "format_table",
+           "machine_line"]

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from engine.interactive import interactive_leaves
 from engine.search import SearchConfig, Timings, run_search, sample_actions
 
 
@@ -43,13 +44,26 @@ class Analysis:
 
 
 class Player:
-    """Chooses moves for `game` by searching with `evaluator`."""
+    """Chooses moves for `game` by searching with `evaluator`.
+
+    Args:
+      batch: interactive batching: each search selects interactive_leaves(batch, ...)
+        leaves per tree and step (virtual loss) instead of `search.leaves_per_step`,
+        so that one position alone still gives the network about `batch` positions a
+        call (INTERACTIVE_BATCH for the front ends). None: `search.leaves_per_step` as
+        it is (self-play, arena matches and evaluations, which batch over games).
+    """
 
     def __init__(self, game, evaluator, search: SearchConfig | None = None,
-                 seed: int = 0, temperature: float = 0.0, name: str = "tabula"):
+                 seed: int = 0, temperature: float = 0.0, name: str = "tabula",
+                 batch: int | None = None):
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int)
+                                  or batch < 1):
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
         self.game = game
         self.evaluator = evaluator
         self.search = search or SearchConfig()
+        self.batch = batch
         self.rng = np.random.default_rng(seed)
         self.temperature = temperature
         self.name = name
@@ -58,7 +72,8 @@ class Player:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, game=None, backend: str = "auto",
-                        threads: int | None = None, **search_overrides) -> "Player":
+                        threads: int | None = None, batch: int | None = None,
+                        **search_overrides) -> "Player":
         """Loads a verified checkpoint and searches with its training settings.
 
         Args:
@@ -66,6 +81,7 @@ class Player:
           game: the Game (default: the checkpoint's game); must match it.
           backend: inference backend (see engine.evaluator.make_evaluator).
           threads: inference threads (default: one per core).
+          batch: interactive batching (see Player); None: the checkpoint's leaves_per_step.
           search_overrides: SearchConfig fields, e.g. num_simulations=200.
         Raises:
           CheckpointError: missing, corrupt or tampered file, or another game.
@@ -74,14 +90,18 @@ class Player:
         from engine.evaluator import make_evaluator
 
         if cls is Player and read_metadata(path)["algo"] == "muzero":
-            return MuZeroPlayer.from_checkpoint(path, game, backend, threads, **search_overrides)
+            return MuZeroPlayer.from_checkpoint(path, game, backend, threads, batch,
+                                                **search_overrides)
         net, meta = load_network(path)
-        batch = int(search_overrides.get("leaves_per_step", 1))
-        return cls._loaded(path, meta, game, make_evaluator(net, backend, threads, batch=batch),
-                           search_overrides)
+        # 'auto' measures the backends at the batch this player will mostly send.
+        auto_batch = batch or int(search_overrides.get("leaves_per_step", 1))
+        return cls._loaded(path, meta, game,
+                           make_evaluator(net, backend, threads, batch=auto_batch),
+                           search_overrides, batch)
 
     @classmethod
-    def _loaded(cls, path, meta: dict, game, evaluator, search_overrides: dict) -> "Player":
+    def _loaded(cls, path, meta: dict, game, evaluator, search_overrides: dict,
+                batch: int | None = None) -> "Player":
         """A player of a loaded checkpoint: its game (checked) and its training search."""
         from checkpoints import CheckpointError
         from games import get_game
@@ -108,7 +128,7 @@ class Player:
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: metadata 'extra.search' is invalid ({e}); the "
                                   "file is corrupt or was not written by Tabula") from None
-        player = cls(game, evaluator, search, name=Path(path).stem)
+        player = cls(game, evaluator, search, name=Path(path).stem, batch=batch)
         player.meta = meta
         return player
 
@@ -116,7 +136,7 @@ class Player:
         """The same network with other search settings."""
         other = type(self)(self.game, self.evaluator,
                            dataclasses.replace(self.search, **overrides),
-                           temperature=self.temperature, name=self.name)
+                           temperature=self.temperature, name=self.name, batch=self.batch)
         other.meta = self.meta
         return other
 
@@ -128,15 +148,26 @@ class Player:
         for s in states:
             if getattr(s, "is_terminal", lambda: False)():
                 raise ValueError("cannot analyse a finished game")
-        search = self.search
-        if num_simulations is not None and num_simulations != search.num_simulations:
-            search = dataclasses.replace(search, num_simulations=num_simulations)
-        result = self._search(list(states), search, add_noise)
+        result = self._search(list(states), self.search_for(len(states), num_simulations),
+                              add_noise)
         actions = (sample_actions(result, self.temperature, self.rng)
                    if self.temperature > 0 else result.action)
         return [Analysis(int(actions[i]), float(result.value[i]), float(result.raw_value[i]),
                          result.visits[i], result.prior[i], result.q[i], result.policy[i])
                 for i in range(len(states))]
+
+    def search_for(self, num_trees: int, num_simulations: int | None = None) -> SearchConfig:
+        """The settings of a search of `num_trees` positions (num_simulations: None for
+        the player's own), leaves per step from `batch` when it is set."""
+        search = self.search
+        if num_simulations is not None and num_simulations != search.num_simulations:
+            search = dataclasses.replace(search, num_simulations=num_simulations)
+        if self.batch is not None:
+            leaves = interactive_leaves(self.batch, num_trees, search.num_simulations,
+                                        search.root_mode)
+            if leaves != search.leaves_per_step:
+                search = dataclasses.replace(search, leaves_per_step=leaves)
+        return search
 
     def _search(self, states: list, search: SearchConfig, add_noise: bool):
         info = self.game.info
@@ -159,14 +190,15 @@ class MuZeroPlayer(Player):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, game=None, backend: str = "auto",
-                        threads: int | None = None, **search_overrides) -> "MuZeroPlayer":
+                        threads: int | None = None, batch: int | None = None,
+                        **search_overrides) -> "MuZeroPlayer":
         """As Player.from_checkpoint for a MuZero checkpoint (backend: torch only)."""
         from checkpoints import load_muzero_network
         from engine.muzero_search import MuZeroInference
 
         net, meta = load_muzero_network(path)
         return cls._loaded(path, meta, game, MuZeroInference(net, threads=threads),
-                           search_overrides)
+                           search_overrides, batch)
 
     def _search(self, states: list, search: SearchConfig, add_noise: bool):
         from engine.muzero_search import run_muzero_search

@@ -1,8 +1,8 @@
 """The `tabula` command: parse arguments, build settings, call a package.
 
     tabula train   [--game NAME] [--run DIR] [--config FILE] [--set s.k=v ...] ...
-    tabula play    --game NAME [--checkpoint PATH] [--sims N] [--engine-first]
-    tabula analyze [--game NAME] [--checkpoint PATH] [--sims N]   (JSON lines on stdin)
+    tabula play    --game NAME [--checkpoint PATH] [--sims N] [--batch N] [--engine-first]
+    tabula analyze [--game NAME] [--checkpoint PATH] [--sims N] [--batch N]   (JSON lines)
     tabula eval    --game NAME [--checkpoint PATH] --vs minimax|solved|mcts ...
     tabula arena   RUN_DIR [--games N] [--sims N] [--round-robin] [--opponent SPEC ...]
     tabula elo     RUN_DIR | --pgn FILE [--anchor NAME]
@@ -76,6 +76,17 @@ def _engine_options(p: argparse.ArgumentParser, game_help: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
+def batch_option(p: argparse.ArgumentParser) -> None:
+    """--batch N: interactive batching (engine.interactive), for play, analyze and gtp."""
+    from engine.interactive import INTERACTIVE_BATCH
+
+    p.add_argument("--batch", type=_positive_int, default=INTERACTIVE_BATCH, metavar="N",
+                   help="positions per network call: a search selects several leaves of "
+                        "its tree at once (virtual loss) to fill it; fewer in small "
+                        "searches, and positions searched together share it (default "
+                        f"{INTERACTIVE_BATCH}; 1: one leaf at a time)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _ArgumentParser(
@@ -117,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("play", help="play against a checkpoint at a text prompt, or watch it "
                                     "play an Atari game")
     _engine_options(p, "game to play (default: the checkpoint's game)")
+    batch_option(p)
     p.add_argument("--engine-first", action="store_true", help="the engine plays first")
     w = p.add_argument_group("environments (atari/<Name>)")
     w.add_argument("--agent", choices=("random",),
@@ -135,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="JSON-lines analysis engine on stdin/stdout")
     _engine_options(p, f"game (default: the checkpoint's, else {DEFAULT_ANALYZE_GAME})")
+    batch_option(p)
     p.set_defaults(func=_cmd_analyze)
 
     p = sub.add_parser("eval", help="measure a checkpoint against exact play or a baseline")
@@ -273,7 +286,7 @@ def _cmd_play(args) -> int:
             if getattr(args, f) is not None and getattr(args, f) is not False]
     if used:
         raise ValueError(f"{', '.join(used)}: only for environments such as atari/Breakout")
-    player = load_player(args.game, args.checkpoint, args.sims, args.seed)
+    player = load_player(args.game, args.checkpoint, args.sims, args.seed, batch=args.batch)
     return run_text(TextSession(player.game, player, engine_first=args.engine_first))
 
 
@@ -281,7 +294,7 @@ def _cmd_analyze(args) -> int:
     from arena import AnalysisEngine, load_player, run_analysis
 
     player = load_player(args.game, args.checkpoint, args.sims, args.seed,
-                         default_game=DEFAULT_ANALYZE_GAME)
+                         default_game=DEFAULT_ANALYZE_GAME, batch=args.batch)
     return run_analysis(AnalysisEngine(player.game, player, player.search.num_simulations))
 
 

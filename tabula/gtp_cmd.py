@@ -1,7 +1,7 @@
 """`tabula gtp`: a GTP v2 engine for Go GUIs, servers and other engines.
 
     tabula gtp [--checkpoint PATH] [--game go9] [--sims N | --time-per-move S]
-               [--resign-threshold V] [--seed N]
+               [--resign-threshold V] [--seed N] [--batch N]
 
 Without --checkpoint the engine plays the model shipped for the game (go9
 has one); with --uniform, or for a board without a shipped model, it searches
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from tabula.cli import _positive_int
+from tabula.cli import _positive_int, batch_option
 
 DEFAULT_GTP_GAME = "go9"
 DEFAULT_UNIFORM_SIMS = 64
@@ -45,6 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resign-threshold", type=float, default=0.95, metavar="V",
                    help="resign when the search value is below -V (default 0.95; 1 never)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    batch_option(p)
     p.set_defaults(func=cmd_gtp)
 
 
@@ -86,7 +87,7 @@ def _player(args):
         if game is not None:
             _check_go(game)
         overrides = {} if args.sims is None else {"num_simulations": args.sims}
-        player = Player.from_checkpoint(checkpoint, game=game, **overrides)
+        player = Player.from_checkpoint(checkpoint, game=game, batch=args.batch, **overrides)
         _check_go(player.game)
         player.rng = np.random.default_rng(args.seed)
         return player, None
@@ -95,12 +96,12 @@ def _player(args):
     sims = args.sims or DEFAULT_UNIFORM_SIMS
 
     def resize(size: int, komi: float):
-        return _uniform_player(type(game)(size, komi), sims, args.seed)
+        return _uniform_player(type(game)(size, komi), sims, args.seed, args.batch)
 
-    return _uniform_player(game, sims, args.seed), resize
+    return _uniform_player(game, sims, args.seed, args.batch), resize
 
 
-def _uniform_player(game, sims: int, seed: int):
+def _uniform_player(game, sims: int, seed: int, batch: int):
     from engine.evaluator import UniformEvaluator
     from engine.player import Player
     from engine.search import SearchConfig
@@ -108,4 +109,4 @@ def _uniform_player(game, sims: int, seed: int):
     info = game.info
     evaluator = UniformEvaluator(info.num_actions, info.observation_shape)
     return Player(game, evaluator, SearchConfig(num_simulations=sims), seed=seed,
-                  name="uniform")
+                  name="uniform", batch=batch)

@@ -19,11 +19,19 @@ def test_bench_arena_gtp_and_uci_run(tabula, tmp_path):
                         seed=i, sims=2, step=step)
     r = tabula("bench", "arena", "--run", run, "--games", "4", "--sims", "2", "--processes", "1")
     assert r.returncode == 0 and "1 process: 4 games" in r.stdout, r.stderr
-    r = tabula("bench", "gtp", "--moves", "3", "--gnugo", "")
+    r = tabula("bench", "gtp", "--moves", "3", "--gnugo", "")  # the shipped go9 model
     assert r.returncode == 0 and "genmoves, median" in r.stdout, r.stderr
+    assert "16 simulations per move: nodes/s median " in r.stdout
+    assert "network alone at batch 16 " in r.stdout and "nodes/s / network alone = " in r.stdout
     r = tabula("bench", "uci", "--movetime", "200", "--stops", "1", "--reference", "")
     assert r.returncode == 0 and "stop latency" in r.stdout, r.stderr
     assert "go movetime 200: bestmove after median" in r.stdout
+    assert "network alone" not in r.stdout  # the uniform evaluator is no network
+    chess = make_checkpoint(tmp_path / "chess.safetensors", "chess")
+    r = tabula("bench", "uci", "--checkpoint", chess, "--movetime", "200", "--stops", "0",
+               "--reference", "")
+    assert r.returncode == 0 and "nps median" in r.stdout, r.stderr
+    assert "network alone at batch 16 " in r.stdout and "nps / network alone = " in r.stdout
 
 
 def test_bench_actors_runs_each_configuration(tabula):

@@ -86,6 +86,39 @@ def test_analyze_answers_every_query_in_order(tabula, tiny_checkpoints):
     assert by_id["two"]["move"] in ("1", "5")
 
 
+def test_analyze_batch_reaches_the_search(tabula, tiny_checkpoints):
+    """--batch N (default 16): a lone query is searched with interactive_leaves(N, 1 tree,
+    sims) leaves per step, the same answer as that search in-process, within its sims."""
+    from arena.analysis import AnalysisEngine
+    from engine.player import Player
+
+    path = tiny_checkpoints["connect4"]
+    query = '{"id": 1, "moves": [3, 3, 2], "sims": 64}'
+    expected = {}
+    for leaves in (1, 4, 16):  # the checkpoint searches with Gumbel: 16 leaves from 32 sims
+        player = Player.from_checkpoint(path).with_search(leaves_per_step=leaves)
+        expected[leaves] = json.loads(AnalysisEngine(player.game, player, 8).answer([query])[0])
+    assert expected[1] != expected[16]
+    for args, leaves in (((), 16), (("--batch", "1"), 1), (("--batch", "4"), 4)):
+        proc = tabula("analyze", "--checkpoint", path, *args, stdin=query + "\n")
+        assert proc.returncode == 0, proc.stderr
+        answer = json.loads(proc.stdout)
+        assert sum(answer["visits"].values()) == 64
+        assert answer == expected[leaves], (args, answer)
+
+
+@pytest.mark.parametrize("command", ["play", "analyze", "gtp"])
+def test_batch_option_default_and_bounds(command, capsys):
+    from engine.interactive import INTERACTIVE_BATCH
+
+    parser = cli.build_parser()
+    assert parser.parse_args([command]).batch == INTERACTIVE_BATCH == 16
+    assert parser.parse_args([command, "--batch", "1"]).batch == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args([command, "--batch", "0"])
+    assert "--batch: must be at least 1" in capsys.readouterr().err
+
+
 def test_play_transcript(tabula, tiny_checkpoints):
     script = "help\nzz\na1\na1\nundo\nquit\n"
     proc = tabula("play", "--game", "tictactoe", "--checkpoint",

@@ -222,6 +222,37 @@ def test_analysis_streams_until_the_next_command(engine, command):
     assert engine.answer() == "= Tabula"
 
 
+@pytest.mark.parametrize("batch", [None, "1", "32"])
+def test_batch_option_keeps_the_simulations(batch):
+    """--batch (default 16 positions per network call) gathers several leaves of the
+    tree per step, never more simulations: lz-analyze's first search (FIRST_SIMS) shows
+    exactly that many root visits, and genmove plays a legal move."""
+    from arena.gtp_stream import FIRST_SIMS
+
+    gtp = GtpProcess("--sims", "64", *(("--batch", batch) if batch else ()))
+    try:
+        _ok(gtp.ask("play b E5"))
+        gtp.send("lz-analyze w 100")
+        assert gtp.line() == "="
+        first = gtp.line()
+        assert sum(int(m.group(2)) for m in INFO.finditer(first)) == FIRST_SIMS, first
+        gtp.send("name")
+        while gtp.line() != "":
+            pass
+        assert gtp.answer() == "= Tabula"
+        state = go9().new_initial_state()
+        state.apply(state.text_to_action("E5"))
+        vertex = _ok(gtp.ask("genmove w"))
+        assert vertex != "resign" and state.legal_mask()[state.text_to_action(vertex)]
+    finally:
+        assert gtp.close() == 0
+
+
+def test_batch_must_be_positive(tabula):
+    proc = tabula("gtp", "--uniform", "--batch", "0")
+    assert proc.returncode == 2 and "--batch: must be at least 1" in proc.stderr, proc.stderr
+
+
 # In-process: parsing, replay, clocks, robustness ---------------------------------
 
 def test_parse_line_and_response():
@@ -244,7 +275,7 @@ def uniform_engine():
 
     class Args:
         checkpoint = game = time_per_move = None
-        sims, resign_threshold, seed = 8, 0.95, 0
+        sims, resign_threshold, seed, batch = 8, 0.95, 0, 16
         uniform = True  # no network: any board size
 
     player, resize = _player(Args)

@@ -283,6 +283,32 @@ def test_weights_file_option(engine, tmp_path, tiny_checkpoints):
         assert engine.until("readyok") == ["readyok"]
 
 
+def _nodes(lines: list[str]) -> int:
+    info = [line for line in lines if line.startswith("info depth")][-1].split()
+    return int(info[info.index("nodes") + 1])
+
+
+def test_minibatch_size_keeps_the_node_budget(engine):
+    """MinibatchSize (0: automatic, 16 positions per network call) changes how leaves are
+    gathered, never how many: `go nodes 64` searches 1 simulation, then 64, so the
+    network sees 2 + 65 positions whatever the option."""
+    try:
+        for value in ("0", "1", "16", "256"):
+            engine.send(f"setoption name MinibatchSize value {value}")
+            engine.send("position startpos moves e2e4")
+            engine.send("go nodes 64")
+            lines = engine.until("bestmove", timeout=HANG)
+            assert _legal("e2e4", _bestmove(lines)) and _nodes(lines) == 67, (value, lines)
+        engine.send("setoption name MinibatchSize value 257")
+        engine.send("isready")
+        lines = engine.until("readyok")
+        assert lines[0] == "info string option MinibatchSize must be in [0, 256], not 257"
+    finally:
+        engine.send("setoption name MinibatchSize value 0")
+        engine.send("isready")
+        assert engine.until("readyok") == ["readyok"]
+
+
 # python-chess as the client -------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -356,6 +382,25 @@ def test_options_feed_the_cli_and_setoption():
         find_option("Nodes").parse("1.5")
     with pytest.raises(SystemExit):
         parser.parse_args(["uci", "--move-overhead", "-3"])
+
+
+def test_minibatch_size_is_the_players_batch():
+    from arena.gtp_time import SimsRate
+    from arena.uci_options import defaults, make_player
+    from arena.uci_search import SearchJob, SearchPlan
+    from engine.interactive import INTERACTIVE_BATCH
+    from tabula.cli import build_parser
+
+    game = chess_game()
+    assert defaults()["MinibatchSize"] == 0
+    assert make_player(game, defaults()).batch == INTERACTIVE_BATCH
+    assert make_player(game, {"MinibatchSize": 1}).batch == 1
+    player = make_player(game, {"MinibatchSize": 32})
+    assert player.batch == 32 and player.search_for(1, 1000).leaves_per_step == 32
+    plan = SearchPlan(None, 8, False, False, False, 8)
+    job = SearchJob(player, game.new_initial_state(), plan, SimsRate(), lambda line: None)
+    assert job.player.batch == 32  # the job's stoppable player batches the same way
+    assert build_parser().parse_args(["uci", "--minibatch-size", "4"]).MinibatchSize == 4
 
 
 def test_time_plans():

@@ -129,6 +129,26 @@ def test_matches_reference_on_random_models(mode, seed):
         np.testing.assert_allclose(result.policy[0], ref.policy, atol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["puct", "gumbel"])
+@pytest.mark.parametrize("k", [3, 8])
+@pytest.mark.parametrize("seed", range(3))
+def test_several_leaves_per_step_match_the_reference(mode, k, seed):
+    # Interactive play (engine.interactive) searches a lone position with several
+    # leaves per step; a MuZero player does so through the learned model.
+    game = RandomPathGame(seed + 40, num_actions=5, terminal_prob=0.0, max_depth=99,
+                          step_rewards=True)
+    config = SearchConfig(num_simulations=24, root_mode=mode, discount=0.95,
+                          dirichlet_fraction=0.0, max_num_considered_actions=4,
+                          leaves_per_step=k)
+    result, model = _engine([game], config)
+    ref = _reference(game, RefConfig(mode=mode, num_simulations=24, discount=0.95,
+                                     q_bounds=None, max_num_considered_actions=4,
+                                     leaves_per_step=k))
+    assert result.visits[0].tolist() == ref.visits and sum(ref.visits) == 24
+    assert result.value[0] == pytest.approx(ref.value, abs=1e-4)
+    assert max(model.recurrent_batches) > 1 and sum(model.recurrent_batches) == 24
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_two_player_discount_minus_one_with_fixed_bounds(seed):
     # Board games under MuZero: rewards for the mover, discount -1, Q in [-1, 1].
