@@ -62,7 +62,9 @@ class SelfPlayConfig:
     """Plies sampled at temperature 1 (PUCT: from visits; Gumbel: from the improved policy)
     before the search's own move is played."""
     inference_backend: str = "auto"
-    """Network runtime for self-play: auto, onnx, torch, torch_cl or compile."""
+    """Network runtime for self-play: auto (the fastest measured on this machine at the
+    actors' batch, cached per machine; engine/backend_choice.py), onnx, torch, torch_cl,
+    torch_bf16 or compile."""
     full_search_fraction: float = 1.0
     """Playout cap randomization (KataGo): the share of moves searched with
     search.num_simulations; only those positions are trained on. The other moves get a

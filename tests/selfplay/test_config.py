@@ -142,7 +142,7 @@ def test_to_toml_round_trips_the_presets(game):
 
 # Values a field may hold (the dataclasses validate ranges and names).
 _CHOICES = {"root_mode": ["puct", "gumbel"], "value_head": ["scalar", "wdl"],
-            "inference_backend": ["auto", "onnx", "torch", "torch_cl", "compile"],
+            "inference_backend": ["auto", "onnx", "torch", "torch_cl", "torch_bf16", "compile"],
             "device": ["cpu", "cuda", "cuda:1"], "gating": ["off", "winrate", "sprt"],
             "gate_score": [0.5, 0.55, 1.0], "sprt_elo0": [0.0, -5.0], "sprt_elo1": [10.0, 30.0],
             "downsample": ["auto", "none", "always"], "reanalyze_fraction": [0.0, 0.25, 0.9],
