@@ -19,8 +19,6 @@ from checkpoints.store import (
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
-    load_muzero_network,
-    load_network,
     read_metadata,
     save_checkpoint,
 )
@@ -37,8 +35,6 @@ __all__ = [
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
-    "load_muzero_network",
-    "load_network",
     "read_metadata",
     "save_checkpoint",
     "strict_json",

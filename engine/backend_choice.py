@@ -234,19 +234,19 @@ def _file_lock(enabled: bool):
         os.close(fd)  # closing releases the lock
 
 
-def choose_backend(net, batch: int, threads: int | None = None,
+def choose_backend(net, batch: int, build: Callable, threads: int | None = None,
                    names: tuple[str, ...] | None = None, use_cache: bool = True) -> Choice:
     """The fastest CPU backend for `net` at `batch` here (measured once, then cached).
 
     Args:
       net: a PolicyValueNet on the CPU.
       batch: the batch size the caller will send.
+      build: build(net, name, threads) -> an Evaluator running backend `name`
+        (engine.evaluator.build_evaluator; this module imports no evaluator).
       threads: intra-op threads of the evaluators (default os.cpu_count()).
       names: candidate backends (default `candidates()`).
       use_cache: read and write the cache file (the in-process memo is always used).
     """
-    from engine.evaluator import build_evaluator
-
     batch = max(1, int(batch))
     threads = threads or os.cpu_count() or 1
     names = tuple(names) if names is not None else candidates()
@@ -257,7 +257,7 @@ def choose_backend(net, batch: int, threads: int | None = None,
         path = cache_dir() / CACHE_FILE
         choice = _from_entry(_read_cache(path).get(key), names, batch) if use_cache else None
         if choice is None:
-            factories = {name: (lambda name=name: build_evaluator(net, name, threads))
+            factories = {name: (lambda name=name: build(net, name, threads))
                          for name in names}
             rates = measure(factories, tuple(net.obs_shape), net.num_actions, batch)
             if not rates:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from engine.backend_choice import candidates, choose_backend, cpu_flags, cpu_model
-from engine.evaluator import make_evaluator
+from engine.evaluator import build_evaluator, make_evaluator
 from engine.networks import NetworkConfig, PolicyValueNet
 
 WARMUP_CALLS = 3
@@ -125,7 +125,8 @@ def auto_picks(obs_shape, num_actions, net_config: NetworkConfig, batch_sizes,
     """One line per batch: what 'auto' picks there, measured afresh (no cache)."""
     torch.manual_seed(seed)
     net = PolicyValueNet(obs_shape, num_actions, net_config).eval()
-    return [f"auto at batch {b}: {choose_backend(net, b, threads, use_cache=False).describe()}"
+    return [f"auto at batch {b}: "
+            f"{choose_backend(net, b, build_evaluator, threads, use_cache=False).describe()}"
             for b in batch_sizes]
 
 
@@ -151,7 +152,7 @@ class NetworkAlone:
 
     def __init__(self, path, batch: int | None = None, threads: int | None = None,
                  seed: int = 0):
-        from checkpoints import load_network
+        from engine.loading import load_network
         from engine.interactive import INTERACTIVE_BATCH
 
         net, _ = load_network(path)

@@ -275,7 +275,7 @@ def make_evaluator(net: PolicyValueNet, backend: str = "auto",
         return build_evaluator(net, "torch", threads)  # onnxruntime here is CPU-only
     from engine.backend_choice import choose_backend
 
-    choice = choose_backend(net, batch or DEFAULT_AUTO_BATCH, threads)
+    choice = choose_backend(net, batch or DEFAULT_AUTO_BATCH, build_evaluator, threads)
     ev = build_evaluator(net, choice.backend, threads)
     ev.choice = choice
     return ev

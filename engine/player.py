@@ -86,7 +86,8 @@ class Player:
         Raises:
           CheckpointError: missing, corrupt or tampered file, or another game.
         """
-        from checkpoints import load_network, read_metadata
+        from checkpoints import read_metadata
+        from engine.loading import load_network
         from engine.evaluator import make_evaluator
 
         if cls is Player and read_metadata(path)["algo"] == "muzero":
@@ -193,7 +194,7 @@ class MuZeroPlayer(Player):
                         threads: int | None = None, batch: int | None = None,
                         **search_overrides) -> "MuZeroPlayer":
         """As Player.from_checkpoint for a MuZero checkpoint (backend: torch only)."""
-        from checkpoints import load_muzero_network
+        from engine.loading import load_muzero_network
         from engine.muzero_search import MuZeroInference
 
         net, meta = load_muzero_network(path)

@@ -1,7 +1,7 @@
 """Prints the project's import graph: package arrows against the layer order, and module cycles.
 
-Every import is read from the source (function-level ones included), relative
-imports resolved. The layers, bottom to top, are LAYERS; an arrow from a lower
+Every import is read from the source (function-level ones included, those
+under `if TYPE_CHECKING:` left out: annotations only), relative imports resolved. The layers, bottom to top, are LAYERS; an arrow from a lower
 package to a higher one goes back. Run: python scripts/import_graph.py [--modules]
 """
 
@@ -24,13 +24,24 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
 def imports_of(path: Path, modules: set[str]) -> list[tuple[str, int]]:
     """(imported project module, line) for every import in `path`."""
     tree = ast.parse(path.read_text(), str(path))
     here = module_name(path)
     package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    # Imports under `if TYPE_CHECKING:` are for annotations only: no runtime arrow.
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and _is_type_checking(block.test)
+                   for stmt in block.body for n in ast.walk(stmt)}
     found = []
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]

@@ -26,7 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from checkpoints import load_network  # noqa: E402
+from engine.loading import load_network  # noqa: E402
 from engine.networks import scalar_value  # noqa: E402
 from games import get_game  # noqa: E402
 from selfplay import config as cfg  # noqa: E402

@@ -45,7 +45,8 @@ from selfplay import telemetry
 from selfplay.evaluation import TrainingArena
 from selfplay.muzero_actor import reanalyze
 from selfplay.learner import scheduled_lr
-from selfplay.parallel import make_pool, resolve_actors
+from selfplay.parallel import resolve_actors
+from selfplay.pools import make_pool
 from selfplay.records import ReplayError
 from selfplay.replay import growing_window
 from selfplay.run import RunError, RunLock, _finished, _Run, prepare_run, remove_stale_temps
@@ -345,7 +346,7 @@ def _actor_evaluator(run: _Run, arena: TrainingArena):
 
 
 def _checkpoint_evaluator(run: _Run, path: Path):
-    from checkpoints import load_muzero_network, load_network
+    from engine.loading import load_muzero_network, load_network
 
     if run.muzero:
         return MuZeroInference(load_muzero_network(path)[0])

@@ -236,12 +236,3 @@ class LocalPool:
                 self.stats.get_nowait()
         except (queue.Empty, OSError, ValueError):
             pass
-
-
-def make_pool(run_dir: Path, config: cfg.TrainConfig, log=print):
-    """The actor pool run.backend names, with run.actors actors."""
-    if config.run.backend == "ray":
-        from selfplay.ray_pool import RayPool
-
-        return RayPool(run_dir, config, log)
-    return LocalPool(run_dir, config, log)

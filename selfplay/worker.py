@@ -71,7 +71,7 @@ class SelfPlayWorker:
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Plays from now on with the checkpoint at `path` (verified)."""
-        from checkpoints import load_muzero_network, load_network
+        from engine.loading import load_muzero_network, load_network
         from engine.eval_cache import with_cache
         from engine.evaluator import make_evaluator
         from engine.muzero_search import MuZeroInference
@@ -210,7 +210,7 @@ class CheckpointSource:
         self.checkpoint: str | None = None
 
     def poll(self):
-        from checkpoints import load_network
+        from engine.loading import load_network
         from engine.evaluator import make_evaluator
 
         name = read_latest(Path(self.run_dir))

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tabula.cli import _positive_int
+from tabula.options import positive_int
 
 DEFAULT_ARENA_GAMES = 100
 DEFAULT_ARENA_SIMS = 100
@@ -40,10 +40,10 @@ def add_parsers(sub) -> None:
     """Registers `arena` and `elo` on the CLI's subparsers."""
     p = sub.add_parser("arena", help="rate a run's checkpoints: gauntlet or round robin")
     p.add_argument("run", metavar="RUN_DIR", help="training run directory (with checkpoints/)")
-    p.add_argument("--games", type=_positive_int, default=DEFAULT_ARENA_GAMES,
+    p.add_argument("--games", type=positive_int, default=DEFAULT_ARENA_GAMES,
                    help=f"games per pairing (default {DEFAULT_ARENA_GAMES}); pairings already "
                         "in the database are only completed")
-    p.add_argument("--sims", type=_positive_int, default=DEFAULT_ARENA_SIMS,
+    p.add_argument("--sims", type=positive_int, default=DEFAULT_ARENA_SIMS,
                    help=f"simulations per move of the checkpoints (default {DEFAULT_ARENA_SIMS})")
     p.add_argument("--round-robin", action="store_true",
                    help="every pair of players (default: a gauntlet: each checkpoint against "
@@ -51,9 +51,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--opponent", action="append", default=[], metavar="SPEC",
                    help="also play SPEC: random, mcts[:SIMS], gtp:COMMAND, uci:COMMAND, "
                         "NAME=uci:COMMAND or a checkpoint file (repeatable)")
-    p.add_argument("--every", type=_positive_int, default=1,
+    p.add_argument("--every", type=positive_int, default=1,
                    help="use every K-th checkpoint (the first and last always)")
-    p.add_argument("--processes", type=_positive_int, default=1,
+    p.add_argument("--processes", type=positive_int, default=1,
                    help="worker processes (default 1)")
     p.add_argument("--opening-plies", type=int, default=None, metavar="N",
                    help="random opening moves per game pair (default 2)")

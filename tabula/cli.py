@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from tabula.options import batch_option, positive_int
+
 # OpenMP threads that spin while waiting collapse when another process takes a
 # core (measured: 2-thread training went from 2.3 to 0.25 steps/s with one
 # busy core; passive waiting kept 1.0). Must be set before torch loads.
@@ -49,13 +51,6 @@ DEFAULT_ANALYZE_GAME = "connect4"
 DEFAULT_MCTS_SIMS = 200
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -71,20 +66,9 @@ def _engine_options(p: argparse.ArgumentParser, game_help: str) -> None:
     p.add_argument("--game", help=game_help)
     p.add_argument("--checkpoint", metavar="PATH",
                    help="checkpoint file (default: the model shipped for the game)")
-    p.add_argument("--sims", type=_positive_int, metavar="N",
+    p.add_argument("--sims", type=positive_int, metavar="N",
                    help="simulations per move (default: the checkpoint's training setting)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-
-def batch_option(p: argparse.ArgumentParser) -> None:
-    """--batch N: interactive batching (engine.interactive), for play, analyze and gtp."""
-    from engine.interactive import INTERACTIVE_BATCH
-
-    p.add_argument("--batch", type=_positive_int, default=INTERACTIVE_BATCH, metavar="N",
-                   help="positions per network call: a search selects several leaves of "
-                        "its tree at once (virtual loss) to fill it; fewer in small "
-                        "searches, and positions searched together share it (default "
-                        f"{INTERACTIVE_BATCH}; 1: one leaf at a time)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting (repeatable)")
     p.add_argument("--minutes", type=float, help="wall-time budget (run.max_minutes)")
-    p.add_argument("--iterations", type=_positive_int,
+    p.add_argument("--iterations", type=positive_int,
                    help="iteration budget in total (run.max_iterations)")
     p.add_argument("--seed", type=int, help="run seed (run.seed; new runs only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -155,13 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vs", required=True, choices=("minimax", "solved", "mcts"),
                    help="minimax: perfect-play check (tictactoe); solved: solved positions "
                         "(connect4); mcts: games against open_spiel's rollout MCTS")
-    p.add_argument("--games", type=_positive_int, default=100, help="mcts: games (default 100)")
-    p.add_argument("--mcts-sims", type=_positive_int, default=1000,
+    p.add_argument("--games", type=positive_int, default=100, help="mcts: games (default 100)")
+    p.add_argument("--mcts-sims", type=positive_int, default=1000,
                    help="mcts: the baseline's simulations per move (default 1000)")
     p.add_argument("--data", metavar="FILE", help="solved: positions file (JSONL)")
     p.add_argument("--run", metavar="DIR",
                    help="evaluate the checkpoints of a run directory instead of one checkpoint")
-    p.add_argument("--every", type=_positive_int, default=1,
+    p.add_argument("--every", type=positive_int, default=1,
                    help="--run: every K-th checkpoint (the last one always)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from tabula.cli import _positive_int, batch_option
+from tabula.options import batch_option, positive_int
 
 DEFAULT_GTP_GAME = "go9"
 DEFAULT_UNIFORM_SIMS = 64
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
                         "testing); the default where no model is shipped for the game")
     p.add_argument("--game", help=f"Go game (default: the checkpoint's, else {DEFAULT_GTP_GAME})")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--sims", type=_positive_int, metavar="N",
+    budget.add_argument("--sims", type=positive_int, metavar="N",
                         help="simulations per move without a clock (default: the "
                              f"checkpoint's training setting, else {DEFAULT_UNIFORM_SIMS}); "
                              "also the most a timed move uses")

@@ -18,12 +18,12 @@ from checkpoints import (
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
-    load_network,
     read_metadata,
     save_checkpoint,
     weights_sha256,
 )
 from checkpoints.format import METADATA_KEY
+from engine.loading import load_network
 from engine.networks import NetworkConfig, PolicyValueNet
 
 OBS_SHAPE = (3, 6, 7)

@@ -12,6 +12,7 @@ from engine.networks import NetworkConfig, PolicyValueNet
 
 OBS_SHAPE = (2, 3, 3)
 NUM_ACTIONS = 9
+SLOW_FAST = ("slow", "fast")
 
 
 def _net(channels: int = 8) -> PolicyValueNet:
@@ -41,7 +42,7 @@ def cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def fakes(monkeypatch):
+def fakes():
     """Backends 'slow' (5 ms a call), 'fast' (no delay), 'broken' (cannot be built)."""
     built = []
 
@@ -51,8 +52,8 @@ def fakes(monkeypatch):
             raise RuntimeError("no such library")
         return _Fake(0.005 if name == "slow" else 0.0)
 
-    monkeypatch.setattr("engine.evaluator.build_evaluator", build)
-    return built
+    build.built = built
+    return build
 
 
 def test_measure_ranks_a_slow_evaluator_below_a_fast_one():
@@ -65,7 +66,7 @@ def test_measure_ranks_a_slow_evaluator_below_a_fast_one():
 
 
 def test_choice_is_the_fastest_and_skips_backends_that_fail(cache, fakes):
-    choice = bc.choose_backend(_net(), batch=4, names=("slow", "broken", "fast"))
+    choice = bc.choose_backend(_net(), batch=4, build=fakes, names=("slow", "broken", "fast"))
     assert choice.backend == "fast" and not choice.cached
     assert set(choice.rates) == {"slow", "fast"}
     assert "fast" in choice.describe() and "batch 4" in choice.describe()
@@ -73,20 +74,20 @@ def test_choice_is_the_fastest_and_skips_backends_that_fail(cache, fakes):
 
 def test_no_backend_runs_is_an_error(cache, fakes):
     with pytest.raises(RuntimeError, match="broken"):
-        bc.choose_backend(_net(), batch=4, names=("broken",))
+        bc.choose_backend(_net(), batch=4, build=fakes, names=("broken",))
 
 
 def test_choice_is_cached_per_machine_network_and_batch(cache, fakes):
     net = _net()
-    first = bc.choose_backend(net, batch=4, names=("slow", "fast"))
-    assert fakes.count("fast") == 1
+    first = bc.choose_backend(net, batch=4, build=fakes, names=SLOW_FAST)
+    assert fakes.built.count("fast") == 1
     bc.forget()  # a new process: only the file remains
-    again = bc.choose_backend(net, batch=4, names=("slow", "fast"))
+    again = bc.choose_backend(net, batch=4, build=fakes, names=SLOW_FAST)
     assert again.cached and again.backend == first.backend and again.rates == first.rates
-    assert fakes.count("fast") == 1  # nothing measured
-    bc.choose_backend(net, batch=16, names=("slow", "fast"))  # another batch: measured
-    bc.choose_backend(_net(channels=16), batch=4, names=("slow", "fast"))  # another shape
-    assert fakes.count("fast") == 3
+    assert fakes.built.count("fast") == 1  # nothing measured
+    bc.choose_backend(net, batch=16, build=fakes, names=SLOW_FAST)  # another batch: measured
+    bc.choose_backend(_net(channels=16), batch=4, build=fakes, names=SLOW_FAST)  # another shape
+    assert fakes.built.count("fast") == 3
     entries = json.loads(cache.read_text())["choices"]
     assert len(entries) == 3
     assert all(bc.cpu_model() in key for key in entries)
@@ -94,7 +95,7 @@ def test_choice_is_cached_per_machine_network_and_batch(cache, fakes):
 
 def test_damaged_cache_is_measured_over_and_rewritten(cache, fakes):
     cache.write_text("{not json")
-    choice = bc.choose_backend(_net(), batch=4, names=("slow", "fast"))
+    choice = bc.choose_backend(_net(), batch=4, build=fakes, names=SLOW_FAST)
     assert choice.backend == "fast" and not choice.cached
     data = json.loads(cache.read_text())
     assert data["version"] == bc.CACHE_VERSION and len(data["choices"]) == 1
@@ -102,13 +103,13 @@ def test_damaged_cache_is_measured_over_and_rewritten(cache, fakes):
 
 def test_cached_choice_of_a_backend_no_longer_offered_is_ignored(cache, fakes):
     net = _net()
-    bc.choose_backend(net, batch=4, names=("slow", "fast"))
+    bc.choose_backend(net, batch=4, build=fakes, names=SLOW_FAST)
     data = json.loads(cache.read_text())
     for entry in data["choices"].values():
         entry["backend"] = "tensorrt"
     cache.write_text(json.dumps(data))
     bc.forget()
-    choice = bc.choose_backend(net, batch=4, names=("slow", "fast"))
+    choice = bc.choose_backend(net, batch=4, build=fakes, names=SLOW_FAST)
     assert choice.backend == "fast" and not choice.cached
 
 
@@ -117,7 +118,7 @@ def test_unwritable_cache_still_chooses(tmp_path, monkeypatch, fakes):
     blocker.write_text("")
     monkeypatch.setenv("TABULA_CACHE_DIR", str(blocker / "sub"))  # under a file: unwritable
     bc.forget()
-    assert bc.choose_backend(_net(), batch=4, names=("slow", "fast")).backend == "fast"
+    assert bc.choose_backend(_net(), batch=4, build=fakes, names=SLOW_FAST).backend == "fast"
     bc.forget()
 
 

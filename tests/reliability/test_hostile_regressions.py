@@ -19,7 +19,8 @@ import pytest
 
 from arena.records import pgn_results
 from arena.results import ResultsDB, ResultsError
-from checkpoints import CheckpointError, load_checkpoint, load_network, read_metadata
+from checkpoints import CheckpointError, load_checkpoint, read_metadata
+from engine.loading import load_network
 from games.sgf import SgfError, read_sgf
 from selfplay.muzero_replay import read_segments
 from selfplay.records import ReplayError

@@ -203,7 +203,8 @@ def _train(game, tmp_path, extra=(), iterations=2, algo="muzero"):
 
 
 def test_muzero_tictactoe_run_writes_a_muzero_checkpoint_and_resumes(tmp_path):
-    from checkpoints import load_muzero_network, read_metadata
+    from checkpoints import read_metadata
+    from engine.loading import load_muzero_network
 
     summary = _train("tictactoe", tmp_path, ["selfplay.moves_per_iteration=9",
                                              "muzero.prioritized=true",
@@ -247,7 +248,8 @@ def test_alphazero_on_an_environment_is_refused(tmp_path):
 
 
 def test_checkpoints_of_each_algorithm_load_only_as_themselves(tmp_path):
-    from checkpoints import CheckpointError, load_muzero_network, load_network
+    from checkpoints import CheckpointError
+    from engine.loading import load_muzero_network, load_network
     from engine.player import MuZeroPlayer, Player
     from games import get_game
 
