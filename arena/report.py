@@ -54,7 +54,7 @@ def csv_text(ratings, players) -> str:
 
 def write_reports(directory: str | Path, ratings, players, title: str) -> list[Path]:
     """Writes elo.csv and (when checkpoints have steps) elo.png into `directory`."""
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     directory = Path(directory)
     written = [directory / ELO_CSV]
@@ -73,7 +73,7 @@ def plot_elo(ratings, players, path: Path, title: str) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     by_name = {r.name: r for r in ratings.players}
     points = sorted((p.step, by_name[p.name]) for p in players

@@ -262,7 +262,7 @@ def run_watch(game, config: WatchConfig) -> int:
     Pillow missing) is checked before the first step, so a bad input
     writes no file. Returns the exit status (0).
     """
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     agent = load_agent(game, config)
     name = game.info.name

@@ -153,7 +153,7 @@ def _read_cache(path: Path) -> dict:
 
 
 def _write_cache(path: Path, key: str, choice: Choice) -> None:
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     entries = _read_cache(path)
     entries[key] = {"backend": choice.backend, "batch": choice.batch, "rates": choice.rates,

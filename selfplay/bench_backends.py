@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from checkpoints import atomic_write_bytes
+from checkpoints.files import atomic_write_bytes
 
 
 def _parse(name: str) -> tuple[str, str]:

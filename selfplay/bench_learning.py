@@ -38,7 +38,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpoints import atomic_write_bytes
+from checkpoints.files import atomic_write_bytes
 
 Z95 = 1.959964
 

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from checkpoints import atomic_write_bytes
+from checkpoints.files import atomic_write_bytes
 from selfplay.telemetry import rss_bytes
 
 

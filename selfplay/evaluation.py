@@ -105,7 +105,7 @@ class TrainingArena:
         return checkpoint_spec(path, game, self.sims) if path.exists() else None
 
     def _save(self) -> None:
-        from checkpoints import atomic_write_bytes
+        from checkpoints.files import atomic_write_bytes
 
         state = {"promoted": self.promoted, "last_gauntlet": self.last_gauntlet}
         atomic_write_bytes(self.run_dir / STATE_FILE, json.dumps(state).encode())

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +180,7 @@ def _repair_metrics(path: Path, iteration: int) -> None:
     header = text.split("\n", 1)[0].split(",")
     if len(kept) == len(rows) and header == METRICS and text.endswith("\n"):
         return
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=METRICS, extrasaction="ignore", restval="")
@@ -396,7 +397,7 @@ def train(config: cfg.TrainConfig | None, run_dir: Path, overrides: dict | None 
     files a killed session left are deleted, and metrics.csv rows past the
     resumed iteration dropped.
     """
-    from checkpoints import check_writable
+    from checkpoints.files import check_writable
 
     run_dir = Path(run_dir)
     config = prepare_run(run_dir, config, overrides)
@@ -424,7 +425,7 @@ def _train_locked(config: cfg.TrainConfig, run_dir: Path, progress: bool) -> Sum
             pool = make_pool(run_dir, config, log)
             stop.install()
         try:
-            _train_loop(run, config, pool, summary, stop, bar, log, start)
+            _train_loop(run, config, pool, summary, stop, bar, log, start, progress)
         finally:
             if pool is not None:
                 pool.close()
@@ -444,7 +445,7 @@ def _train_locked(config: cfg.TrainConfig, run_dir: Path, progress: bool) -> Sum
 
 
 def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop, bar, log,
-                start: float) -> None:
+                start: float, progress_bar: bool = True) -> None:
     run_dir = run.run_dir
     # The iteration last saved: counters and shards advance even in iterations
     # without training, so comparing learner steps would lose them on resume.
@@ -494,8 +495,13 @@ def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop
             if row.get("selfplay/backend") and row["selfplay/backend"] != backend_logged:
                 backend_logged = row["selfplay/backend"]
                 choice = getattr(evaluator, "choice", None) if pool is None else None
-                log(f"tabula: {choice.describe()}" if choice is not None
-                    else f"tabula: self-play inference backend {backend_logged}")
+                # On stderr, with the progress: stdout's first line stays the summary.
+                note = (f"tabula: {choice.describe()}" if choice is not None
+                        else f"tabula: self-play inference backend {backend_logged}")
+                if progress_bar:
+                    bar.write(note, file=sys.stderr)
+                else:
+                    print(note, file=sys.stderr, flush=True)
             bar.update(1)
             bar.set_postfix_str(_progress_text(row))
             if pool is None:
@@ -538,7 +544,7 @@ def _actor_checkpoint(run: _Run, arena: TrainingArena) -> Path:
 
 def _write_pids(run_dir: Path, pool) -> dict:
     """actors.json: the actor (and server) processes, for the user and for tests."""
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     pids = pool.pids()
     atomic_write_bytes(run_dir / "actors.json", json.dumps(pids).encode())

@@ -26,7 +26,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-from checkpoints import atomic_write_bytes
+from checkpoints.files import atomic_write_bytes
 from selfplay.records import ReplayError, read_shard_map
 from selfplay.replay import window_full
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from checkpoints import atomic_write_bytes
+from checkpoints.files import atomic_write_bytes
 
 
 def _column(rows: list[dict], key: str) -> list[float]:

@@ -33,7 +33,8 @@ class LogLines:
     def __exit__(self, *exc) -> None:
         return None
 
-    def write(self, line: str) -> None:
+    def write(self, line: str, file: TextIO | None = None) -> None:
+        """Prints `line` to this log's stream (`file`, as tqdm.write takes it, is ignored)."""
         print(line, file=self.stream, flush=True)
 
     def update(self, n: int = 1) -> None:

@@ -21,7 +21,7 @@ import socket
 import time
 from pathlib import Path
 
-from checkpoints import atomic_write_bytes
+from checkpoints.files import atomic_write_bytes
 from selfplay import config as cfg
 from selfplay.parallel import check_actors, cores, record_death, resolve_actors
 from selfplay.run import RunError

@@ -15,7 +15,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-from checkpoints import atomic_write_bytes
+from checkpoints.files import atomic_write_bytes
 
 FORMAT = "tabula-replay"
 VERSION = 1

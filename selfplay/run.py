@@ -21,12 +21,11 @@ from safetensors import SafetensorError
 
 from checkpoints import (
     CheckpointError,
-    atomic_move,
-    atomic_write_bytes,
     checkpoint_name,
     load_checkpoint,
     save_checkpoint,
 )
+from checkpoints.files import atomic_move, atomic_write_bytes
 from engine.eval_cache import with_cache
 from engine.evaluator import cuda_problem, make_evaluator
 from engine.muzero_net import MuZeroNet

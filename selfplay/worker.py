@@ -148,7 +148,7 @@ def read_latest(run_dir: Path) -> str | None:
 
 
 def write_latest(run_dir: Path, checkpoint: Path) -> None:
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     atomic_write_bytes(Path(run_dir) / LATEST,
                        json.dumps({"checkpoint": Path(checkpoint).name}).encode())
@@ -167,7 +167,7 @@ def actor_process(config: dict, run_dir: str, actor_id: int, seed_words: list[in
     """
     import signal
 
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     # Ctrl-C reaches the whole process group: the learner decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -154,7 +154,7 @@ def _check_writable(db_path: Path) -> None:
     Before any game is played: SQLite would otherwise fail at the first
     game's commit, and the reports at the end go to the same directory.
     """
-    from checkpoints import check_writable
+    from checkpoints.files import check_writable
 
     check_writable(db_path.parent, *(db_path.with_name(db_path.name + suffix)
                                      for suffix in ("", "-wal", "-shm", "-journal")))
@@ -176,7 +176,7 @@ def _run_specs(run: Path, args):
 
 def _write_csv(path: str, ratings, db_path: Path | None) -> None:
     from arena.report import csv_text
-    from checkpoints import atomic_write_bytes
+    from checkpoints.files import atomic_write_bytes
 
     players = []
     if db_path is not None:

@@ -237,3 +237,21 @@ def test_bench_of_a_missing_module_is_not_available(monkeypatch, capsys):
     monkeypatch.setitem(cli.BENCH_MODULES, "mcts", "engine.no_such_bench")
     assert cli.main(["bench", "mcts"]) == 2
     assert "not available" in capsys.readouterr().err
+
+
+def test_train_says_which_backend_auto_measured(tabula, tmp_path):
+    import csv
+
+    from engine.backend_choice import candidates
+
+    run = tmp_path / "run"
+    proc = tabula("train", "--run", run, "--iterations", "1", "--no-progress", *TINY_TRAIN,
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines()
+             if line.startswith("tabula: inference backend ")]
+    assert len(lines) == 1, proc.stderr
+    chosen = lines[0].split()[3]
+    assert chosen in candidates() and "at batch 8:" in lines[0]  # measured, or cached
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
+    assert rows[-1]["selfplay/backend"] == chosen

@@ -28,7 +28,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from checkpoints import atomic_write_bytes, check_writable, list_checkpoints, load_checkpoint
+from checkpoints import list_checkpoints, load_checkpoint
+from checkpoints.files import atomic_write_bytes, check_writable
 from tests.selfplay.util import TINY, shard_games, train_state
 
 REPO = Path(__file__).resolve().parents[2]
