@@ -4,8 +4,8 @@ An `ExternalPlayer` is stateless per request: every move request re-sends the
 game from the start (GTP: `clear_board`, setup, `play` per move, `genmove`;
 UCI: `position startpos moves ...`, `go`). Move text comes from the game
 (`State.action_to_text` / `State.text_to_action`), so nothing here knows a
-particular game; a game may add `gtp_setup() -> list[str]` (e.g.
-['boardsize 9', 'komi 7.5']) and `uci_variant` (sent as UCI_Variant).
+particular game; its GameInfo declares `gtp_setup` (e.g. ('boardsize 9',
+'komi 7.5')) and `uci_variant` (sent as UCI_Variant).
 
 Engine misbehaviour never raises: a crash, a hang past the deadline or an
 unplayable answer becomes a `Forfeit` for that position, and a crashed or
@@ -160,7 +160,7 @@ class _Gtp:
     """GTP v2 conversation: one command and its '=' / '?' answer at a time."""
 
     def __init__(self, game, timeout: float, move_time: float | None):
-        self.setup = list(getattr(game, "gtp_setup", lambda: [])() or [])
+        self.setup = list(game.info.gtp_setup)
         self.timeout = timeout
         self.move_time = move_time or 0.0
 
@@ -215,7 +215,7 @@ class _Uci:
 
     def __init__(self, game, timeout: float, options: dict[str, str],
                  move_time: float | None, nodes: int | None):
-        variant = getattr(game, "uci_variant", None)
+        variant = game.info.uci_variant
         self.options = ({"UCI_Variant": str(variant)} if variant else {}) | options
         self.timeout = timeout
         if move_time is None and nodes is not None:
@@ -341,7 +341,7 @@ class ExternalPlayer:
           protocol: 'gtp' or 'uci'.
           command: the engine's command line (split with shlex if a string).
           game: the game played; gives the initial position for replays and
-            the optional `gtp_setup()` / `uci_variant`.
+            its GameInfo's `gtp_setup` / `uci_variant`.
           name: display name.
           options: UCI options, sent as `setoption` after `uciok` (UCI only).
           move_time: seconds per move (UCI `go movetime`); also extends the

@@ -13,6 +13,8 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from games.base import SpielBacked
+
 UCT_C = 2.0
 N_ROLLOUTS = 1
 MAX_MEMORY_MB = 1000
@@ -62,7 +64,7 @@ def make_bot(game, max_simulations: int, seed: int):
     """open_spiel's C++ rollout MCTSBot for `game` (a SpielGame)."""
     import pyspiel
 
-    spiel_game = getattr(game, "spiel_game", None)
+    spiel_game = game.spiel_game if isinstance(game, SpielBacked) else None
     if spiel_game is None:
         raise ValueError(f"{game.info.name} is not an open_spiel game; the mcts baseline "
                          "needs one")
@@ -74,9 +76,8 @@ def make_bot(game, max_simulations: int, seed: int):
 
 
 def _spiel_state(game, state):
-    spiel_state = getattr(state, "spiel_state", None)
-    if spiel_state is not None:
-        return spiel_state
+    if getattr(state, "spiel_state", None) is not None:  # chess and Go states keep theirs
+        return state.spiel_state
     spiel_state = game.spiel_game.new_initial_state()
     for action in state.history():
         spiel_state.apply_action(action)

@@ -125,7 +125,7 @@ def game_record(game_name: str, key: str, result: GameResult) -> tuple[str, str]
     if result.reason:
         headers["Termination"] = result.reason
     game = get_game(game_name)
-    record_format = getattr(game, "record_format", "moves")
+    record_format = game.info.record_format
     if record_format != "moves":
         return record_format, game.format_record(list(result.moves), result.result, headers)
     return "moves", format_move_list(list(result.moves), result.result, headers)

@@ -204,7 +204,7 @@ class MuZeroPlayer(Player):
     def _search(self, states: list, search: SearchConfig, add_noise: bool):
         from engine.muzero_search import run_muzero_search
 
-        environment = getattr(self.game, "kind", "board") == "environment"
+        environment = self.game.info.kind == "environment"
         obs = np.stack([s.observation() for s in states]).astype(np.float32)
         masks = np.stack([s.legal_mask() for s in states]).astype(bool)
         return run_muzero_search(self.evaluator, obs, masks, search, self.rng, add_noise,

@@ -129,8 +129,6 @@ def atari_game(name: str, **settings) -> "AtariGame":
 class AtariGame:
     """One Atari game with its preprocessing settings; a factory of `AtariEnv`s."""
 
-    kind = "environment"
-
     def __init__(self, name: str, settings: dict):
         """Use `atari_game`, which checks the name and settings."""
         gymnasium, _ = _modules()
@@ -151,6 +149,7 @@ class AtariGame:
             num_symmetries=1,
             has_draws=False,
             discount=DISCOUNT,
+            kind="environment",
         )
 
     def new_env(self, seed: int, sticky_prob: float | None = None,

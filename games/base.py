@@ -70,6 +70,21 @@ class GameInfo:
     """Whether a finished game's states tell who owns each point and by how much player 0
     won (`final_territory()`, Go): self-play records them and the learner can train
     ownership and score heads on them (KataGo's auxiliary targets)."""
+    kind: str = "board"
+    """'board' (two players, rules known to the search) or 'environment' (one agent,
+    learned dynamics: MuZero only)."""
+    record_format: str = "moves"
+    """How finished games are written: 'moves' (a plain move list) or the name of the
+    game's own format ('sgf', 'pgn'), which its `format_record(moves, result, headers)`
+    writes and which is the file suffix of the games it writes."""
+    gtp_setup: tuple[str, ...] = ()
+    """GTP commands that set an external engine up for this game (Go: boardsize, komi)."""
+    uci_variant: str | None = None
+    """UCI_Variant sent to an external UCI engine (None: standard chess or no UCI)."""
+
+    def __post_init__(self):
+        if self.kind not in ("board", "environment"):
+            raise ValueError(f"GameInfo.kind must be 'board' or 'environment', got {self.kind!r}")
 
 
 @runtime_checkable
@@ -183,6 +198,15 @@ class Game(Protocol):
 
     def new_search_batch(self, roots: Sequence[State], capacity: int) -> SearchBatch:
         """A SearchBatch over `roots` with room for `capacity` nodes per tree."""
+
+
+@runtime_checkable
+class SpielBacked(Protocol):
+    """A game whose rules are open_spiel's: `spiel_game` is the pyspiel game (None where
+    the game runs its own rules, e.g. Go with rules='native'). Its states may carry
+    their pyspiel state as `spiel_state` (else it is rebuilt from `history()`)."""
+
+    spiel_game: object
 
 
 class ObjectBatch:

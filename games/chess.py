@@ -87,10 +87,7 @@ class ChessGame:
       max_game_length: plies from the initial position after which the game
         is a draw ('move limit').
       spiel_game: the pyspiel game.
-      record_format: 'pgn', for the arena's game records.
     """
-
-    record_format = "pgn"
 
     def __init__(self, max_game_length: int = DEFAULT_MAX_GAME_LENGTH):
         self.max_game_length = int(max_game_length)
@@ -109,6 +106,7 @@ class ChessGame:
             max_game_length=self.max_game_length,
             num_symmetries=1,
             has_draws=True,
+            record_format="pgn",
         )
         self._local = threading.local()
         self._empty_history = np.zeros((HISTORY, ROW), dtype=np.int8)

@@ -68,10 +68,7 @@ class GoGame:
       size, komi, superko, max_game_length: the rules.
       spiel_game: the pyspiel game (its own length limit is higher, see
         `GoState.spiel_state`); None with native rules.
-      record_format: 'sgf', for the arena's game records.
     """
-
-    record_format = "sgf"
 
     def __init__(self, size: int = 9, komi: float = 7.5, superko: bool = False,
                  max_game_length: int | None = None, *, name: str | None = None,
@@ -114,6 +111,8 @@ class GoGame:
             num_symmetries=8,
             has_draws=self.komi == int(self.komi),
             territory=True,
+            record_format="sgf",
+            gtp_setup=(f"boardsize {size}", f"komi {format_komi(self.komi)}"),
         )
         # Room for the handicap setup (two actions per stone) on top of our own limit,
         # which GoState enforces.
@@ -215,10 +214,6 @@ class GoGame:
         if n % 2 == 1 and n >= 5:
             points.append((mid, mid))
         return [f"{GTP_COLUMNS[col]}{row + 1}" for col, row in points]
-
-    def gtp_setup(self) -> list[str]:
-        """GTP commands that set an external engine up for this game."""
-        return [f"boardsize {self.size}", f"komi {format_komi(self.komi)}"]
 
     def format_record(self, moves: list[str], result: str, headers: dict) -> str:
         """SGF of a game played from the empty board, moves as GTP vertices.

@@ -22,7 +22,7 @@ from selfplay.muzero_replay import Segment
 
 
 def is_environment(game) -> bool:
-    return getattr(game, "kind", "board") == "environment"
+    return game.info.kind == "environment"
 
 
 @dataclass

@@ -248,7 +248,7 @@ def game_texts(game, records: list[GameRecord], first_index: int = 0) -> str | N
     Only games that define `format_record(moves, result, headers)` have one;
     the moves are replayed from the initial position to get their text.
     """
-    if getattr(game, "record_format", "moves") == "moves":
+    if game.info.record_format == "moves":
         return None
     texts = []
     for i, record in enumerate(records):

@@ -377,7 +377,7 @@ class _Run:
             return
         text = game_texts(self.game, records, self.counters["games"])
         if text is not None:  # e.g. Go: the games as SGF, for GUIs
-            suffix = getattr(self.game, "record_format", "txt")
+            suffix = self.game.info.record_format
             atomic_write_bytes(self.run_dir / "games" / f"shard-{index:08d}.{suffix}",
                                text.encode())
 

@@ -256,7 +256,7 @@ def _cmd_play(args) -> int:
     game = get_game(args.game or checkpoint_game(args.checkpoint))
     watch_flags = ("agent", "episodes", "max_steps", "gif", "no_gif", "json", "noise",
                    "no_progress")
-    if getattr(game, "kind", "board") == "environment":
+    if game.info.kind == "environment":
         from arena.watch import WatchConfig, run_watch
 
         if args.engine_first:

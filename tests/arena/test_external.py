@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -34,13 +35,11 @@ def lowest(state) -> int:
 
 
 class WithSetup:
-    """A game with GTP setup commands (as Go will have), delegating the rest."""
+    """A game whose GameInfo declares GTP setup commands (as Go's does), delegating the rest."""
 
     def __init__(self, game, setup: list[str]):
-        self.game, self.setup = game, setup
-
-    def gtp_setup(self) -> list[str]:
-        return self.setup
+        self.game = game
+        self.info = dataclasses.replace(game.info, gtp_setup=tuple(setup))
 
     def new_initial_state(self):
         return self.game.new_initial_state()

@@ -50,7 +50,7 @@ def test_info(game):
     assert (info.name, info.num_actions, info.observation_shape) == ("chess", 4674, (119, 8, 8))
     assert (info.num_players, info.num_symmetries, info.has_draws) == (2, 1, True)
     assert info.max_game_length == 512
-    assert game.record_format == "pgn"
+    assert game.info.record_format == "pgn"
     assert isinstance(game, ChessGame)
 
 

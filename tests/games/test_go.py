@@ -58,7 +58,9 @@ def test_registered_games():
     for name, size in (("go9", 9), ("go13", 13), ("go19", 19)):
         game = get_game(name)
         assert game.info == GameInfo(name, size * size + 1, (17, size, size), 2, 3 * size * size,
-                                     num_symmetries=8, has_draws=False, territory=True)
+                                     num_symmetries=8, has_draws=False, territory=True,
+                                     record_format="sgf",
+                                     gtp_setup=(f"boardsize {size}", "komi 7.5"))
         assert (game.size, game.komi, game.superko) == (size, 7.5, False)
     assert get_game("go/7").info.observation_shape == (17, 7, 7)
     with pytest.raises(GameError):
@@ -110,8 +112,8 @@ def test_with_komi_gtp_setup_pickle():
     other = game.with_komi(6)
     assert (other.size, other.komi, other.superko, other.max_game_length) == (13, 6.0, True, 50)
     assert other.info.has_draws and other.info.name == "go13"
-    assert other.gtp_setup() == ["boardsize 13", "komi 6"]
-    assert game.gtp_setup() == ["boardsize 13", "komi 7.5"]
+    assert other.info.gtp_setup == ("boardsize 13", "komi 6")
+    assert game.info.gtp_setup == ("boardsize 13", "komi 7.5")
     copy = pickle.loads(pickle.dumps(game))
     assert (copy.size, copy.komi, copy.superko, copy.max_game_length) == (13, 7.5, True, 50)
 
@@ -565,7 +567,7 @@ def test_format_record_is_sgf():
     assert read_sgf(forfeit).result == "W+F"
     assert read_sgf(game.format_record([], "1/2-1/2", {})).result == "0"
     assert read_sgf(game.format_record(["E5"], "*", {})).result == "?"
-    assert game.record_format == "sgf"
+    assert game.info.record_format == "sgf"
 
 
 def test_integer_komi_allows_draws():
