@@ -23,6 +23,7 @@ from typing import Callable
 
 from arena.gtp_game import COLOURS, GoSession, GtpError, GtpOptions, one_line
 from arena.gtp_stream import AnalysisStream, analysis_stream, parse_analysis_args, run_gtp
+from games.sgf import GTP_COLUMNS
 
 PROTOCOL_VERSION = "2"
 ENGINE_NAME = "Tabula"
@@ -35,7 +36,6 @@ KGS_TIME_SYSTEMS = {"none": 0, "absolute": 1, "byoyomi": 3, "canadian": 3}
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but tab
 _OUTPUT_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # every control character but LF
 _ID = re.compile(r"[0-9]+")
-GTP_COLUMNS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # no I
 
 __all__ = ["GtpEngine", "GtpError", "GtpOptions", "parse_line", "response", "run_gtp"]
 

@@ -75,7 +75,8 @@ def make_bot(game, max_simulations: int, seed: int):
                            True, seed, False)
 
 
-def _spiel_state(game, state):
+def spiel_state_of(game, state):
+    """The pyspiel state of `state`: its own where it keeps one, else `history()` replayed."""
     if getattr(state, "spiel_state", None) is not None:  # chess and Go states keep theirs
         return state.spiel_state
     spiel_state = game.spiel_game.new_initial_state()
@@ -114,7 +115,7 @@ def play_match(game, player, bot, num_games: int, progress: bool = True) -> Matc
             for i in range(num_games):
                 s = states[i]
                 if not s.is_terminal() and s.to_play() != engine_side[i]:
-                    s.apply(int(bot.step(_spiel_state(game, s))))
+                    s.apply(int(bot.step(spiel_state_of(game, s))))
             for i in range(num_games):
                 if not finished[i] and states[i].is_terminal():
                     finished[i] = True

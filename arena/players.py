@@ -325,7 +325,7 @@ class RolloutMCTSPlayer:
     """open_spiel's C++ MCTSBot with random rollouts (see arena.mcts_match.make_bot)."""
 
     def __init__(self, name: str, game, sims: int, seed: int = 0):
-        from arena.mcts_match import _spiel_state, make_bot
+        from arena.mcts_match import make_bot, spiel_state_of
 
         try:
             self.bot = make_bot(game, sims, seed)
@@ -333,10 +333,10 @@ class RolloutMCTSPlayer:
             raise PlayerSpecError(str(e)) from None
         self.name = name
         self.game = game
-        self._spiel_state = _spiel_state
+        self.spiel_state_of = spiel_state_of
 
     def select(self, states: Sequence) -> list[int]:
-        return [int(self.bot.step(self._spiel_state(self.game, s))) for s in states]
+        return [int(self.bot.step(self.spiel_state_of(self.game, s))) for s in states]
 
     def new_game(self) -> None:
         pass

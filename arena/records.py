@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 from games import gtp_to_sgf as _gtp_to_sgf
 from games import write_sgf
+from games.sgf import GTP_COLUMNS
 
 RESULTS = ("1-0", "0-1", "1/2-1/2", "*")
 WHITE_SCORE = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
 SEVEN_TAG_ROSTER = ("Event", "Site", "Date", "Round", "White", "Black", "Result")
 UNKNOWN = {"Date": "????.??.??"}
 """Standard placeholders for unknown Seven Tag Roster values ("?" for the others)."""
-GTP_COLUMNS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # GTP skips I
 LINE_WIDTH = 80
 MAX_ERRORS = 3
 """Problems reported per game."""

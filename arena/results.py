@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from checkpoints import strict_json
+
 SCHEMA_VERSION = 1
 DEFAULT_NAME = "arena.sqlite"
 
@@ -177,16 +179,6 @@ def _reading(path: Path):
             raise
         raise ResultsError(f"{path}: cannot read the arena database ({exc}); the file is "
                            "damaged or not an arena database") from exc
-
-
-def _strict_json(text: str) -> Any:
-    """json.loads without NaN/Infinity; ValueError also for nesting too deep."""
-    def no_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number")
-    try:
-        return json.loads(text, parse_constant=no_constant)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
 
 
 class ResultsDB:
@@ -428,7 +420,7 @@ class ResultsDB:
         sql = "SELECT name, kind, game, spec, step FROM players"
         rows = self._read(sql + " WHERE game = ? ORDER BY rowid", (game,)) if game is not None \
             else self._read(sql + " ORDER BY rowid")
-        return [PlayerRow(name, kind, g, _strict_json(spec), step) for name, kind, g, spec, step
+        return [PlayerRow(name, kind, g, strict_json(spec), step) for name, kind, g, spec, step
                 in self._checked("players", rows, _PLAYER_CHECKS)]
 
     def games(self, game: str | None = None, match: str | None = None) -> list[GameRow]:
@@ -470,7 +462,7 @@ def _is_count(v) -> bool:
 def _is_spec(v) -> bool:
     """A JSON object as text."""
     try:
-        return isinstance(v, str) and isinstance(_strict_json(v), dict)
+        return isinstance(v, str) and isinstance(strict_json(v), dict)
     except ValueError:
         return False
 

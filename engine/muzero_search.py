@@ -24,8 +24,8 @@ import torch
 from engine import kernels
 from engine.evaluator import host_to_device, inference_autocast
 from engine.gumbel import considered_visits_table
-from engine.search import (SearchConfig, SearchResult, Timings, _results, expand_roots,
-                           masked_softmax)
+from engine.search import (SearchConfig, SearchResult, Timings, expand_roots, masked_softmax,
+                           search_results)
 from engine.tree import new_tree
 
 
@@ -181,5 +181,5 @@ def run_muzero_search(model: LatentModel, obs: np.ndarray, root_mask: np.ndarray
         t.network_s += t2 - t1
         if used == 0:
             break
-    return _results(tree, config, root_mask, np.asarray(values, np.float32), discount,
+    return search_results(tree, config, root_mask, np.asarray(values, np.float32), discount,
                     gumbel_mode, scratch)

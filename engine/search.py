@@ -287,12 +287,15 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
         t.network_s += t3 - t2
         if used == 0:
             break
-    return _results(tree, config, root_mask, values, discount, gumbel_mode, scratch,
+    return search_results(tree, config, root_mask, values, discount, gumbel_mode, scratch,
                     prune=forced > 0)
 
 
-def _results(tree, config, root_mask, raw_values, discount, gumbel_mode, scratch,
-             prune: bool = False):
+def search_results(tree, config, root_mask, raw_values, discount, gumbel_mode, scratch,
+                   prune: bool = False):
+    """The SearchResult of B finished trees (visits, Q, values, the move and the policy
+    target: Gumbel's improved policy, or PUCT's visits, pruned with forced playouts).
+    Shared by both search drivers (engine.search, engine.muzero_search)."""
     num_trees, num_actions = root_mask.shape
     visits = np.zeros((num_trees, num_actions), np.int32)
     q = np.zeros((num_trees, num_actions), np.float32)

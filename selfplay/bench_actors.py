@@ -25,7 +25,7 @@ import torch
 from selfplay import config as cfg
 from selfplay import telemetry
 from selfplay.parallel import LocalPool, cores
-from selfplay.run import _Run, prepare_run
+from selfplay.run import RunState, prepare_run
 from selfplay.worker import INCOMING, SelfPlayWorker
 
 
@@ -41,7 +41,7 @@ def _config(game: str, blocks: int, channels: int, sims: int, games: int, moves:
 def _in_process(config: cfg.TrainConfig, run_dir: Path, seconds: float) -> dict:
     """Self-play in this process with all cores, as the single-process loop plays."""
     worker = SelfPlayWorker(cfg.to_dict(config), 0, [config.run.seed, 0], threads=cores())
-    worker.load_checkpoint(_Run(config, run_dir).save())
+    worker.load_checkpoint(RunState(config, run_dir).save())
     worker.play()  # warm-up
     chunks, start = [], time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -55,7 +55,7 @@ def _pool(config: cfg.TrainConfig, run_dir: Path, seconds: float, actors: int) -
     threads = max(1, cores() // actors)
     pool = LocalPool(run_dir, config, log=lambda line: None, threads=threads,
                      server_threads=cores())
-    run = _Run(config, run_dir)
+    run = RunState(config, run_dir)
     pool.publish(run.save())
     del run
     pool.start(0)

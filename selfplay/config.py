@@ -20,6 +20,7 @@ from engine.evaluator import BACKENDS
 from engine.muzero_net import MuZeroNetConfig
 from engine.networks import NetworkConfig
 from engine.search import SearchConfig
+from games.base import parse_count
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -45,9 +46,8 @@ def _check_floats(obj, *names: str) -> None:
 
 
 def _digits(text: str) -> bool:
-    """Whether `text` is a small non-negative integer in ASCII digits: '\u00b2'.isdigit() is
-    true but int('\u00b2') fails, and so does int() of more than 4300 digits."""
-    return text.isascii() and text.isdigit() and len(text) <= 9
+    """Whether `text` is a small non-negative integer in ASCII digits (games.base.parse_count)."""
+    return parse_count(text, 10**9) is not None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from checkpoints import strict_json
+from games.base import parse_count
 from engine.evaluator import host_to_device
 from engine.networks import NetworkConfig, PolicyValueNet
 from selfplay.config import LearnerConfig
@@ -368,10 +369,10 @@ def _read_state(data: bytes) -> tuple[dict, dict]:
 
 def _param_index(text, count: int, where: str) -> int:
     """A parameter index written as decimal digits, below `count`; else ValueError."""
-    if not isinstance(text, str) or not (text.isascii() and text.isdigit()) \
-            or int(text) >= count:
+    index = parse_count(text, count) if isinstance(text, str) else None
+    if index is None:
         raise ValueError(f"{where}: {text!r:.40} is not a parameter index below {count}")
-    return int(text)
+    return index
 
 
 def _same_kind(value, like) -> bool:

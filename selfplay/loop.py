@@ -50,7 +50,8 @@ from selfplay.parallel import resolve_actors
 from selfplay.pools import make_pool
 from selfplay.records import ReplayError
 from selfplay.replay import growing_window
-from selfplay.run import RunError, RunLock, _finished, _Run, prepare_run, remove_stale_temps
+from selfplay.run import (RunError, RunLock, RunState, is_finished, prepare_run,
+                          remove_stale_temps)
 from selfplay.worker import INCOMING
 
 __all__ = ["METRICS", "RunError", "Summary", "prepare_run", "train"]
@@ -189,7 +190,7 @@ def _repair_metrics(path: Path, iteration: int) -> None:
     atomic_write_bytes(path, out.getvalue().encode())
 
 
-def _iteration(run: _Run, evaluator, stop) -> dict:
+def _iteration(run: RunState, evaluator, stop) -> dict:
     c = run.config
     actor = run.actor
     moves_before = actor.moves_played
@@ -203,7 +204,7 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
     sims = (moves * c.search.num_simulations if sims_before is None
             else actor.simulations - sims_before)
     chunk = telemetry.chunk_stats(before, actor.timings, moves, sims,
-                                  sum(_finished(r) for r in records), t1 - t0)
+                                  sum(is_finished(r) for r in records), t1 - t0)
     chunk["backend"] = getattr(evaluator, "backend", "")
     chunk["cache_hits"] = getattr(evaluator, "hits", 0) - hits_before
     if records:
@@ -217,7 +218,7 @@ def _iteration(run: _Run, evaluator, stop) -> dict:
                   actor.value_bounds if run.muzero else None)
 
 
-def _learn(run: _Run, evaluator, stop, records: list, moves: int, chunks: list[dict],
+def _learn(run: RunState, evaluator, stop, records: list, moves: int, chunks: list[dict],
            returns: list | None, value_bounds) -> dict:
     """Reanalyse (MuZero), train on the new positions; the iteration's metrics row."""
     c = run.config
@@ -231,7 +232,7 @@ def _learn(run: _Run, evaluator, stop, records: list, moves: int, chunks: list[d
             extra["reanalyze/positions"] = reanalyze(
                 run.replay, evaluator, c.search, count, run.rng, value_bounds,
                 batch=c.selfplay.parallel_games)
-        records = [r for r in records if _finished(r)]  # games, for the statistics below
+        records = [r for r in records if is_finished(r)]  # games, for the statistics below
     losses: dict = {}
     t2 = time.perf_counter()
     # At least one position: sampling an empty window fails (min_positions may be 0).
@@ -283,14 +284,14 @@ def _incoming(run_dir: Path) -> list[Path]:
     return [p for *_, p in sorted(paths)]
 
 
-def _value_bounds(run: _Run):
+def _value_bounds(run: RunState):
     """MuZero's value bounds for reanalyse: known for board games, learned in environments."""
     if not run.muzero:
         return None
     return None if run.replay.frames else (-1.0, 1.0)
 
 
-def _ingest(run: _Run, paths: list[Path], log) -> list:
+def _ingest(run: RunState, paths: list[Path], log) -> list:
     """Takes actor chunks into the replay; a damaged one is set aside with a warning."""
     records: list = []
     for path in paths:
@@ -301,7 +302,7 @@ def _ingest(run: _Run, paths: list[Path], log) -> list:
     return records
 
 
-def _parallel_iteration(run: _Run, pool, stop, log, go_on) -> dict | None:
+def _parallel_iteration(run: RunState, pool, stop, log, go_on) -> dict | None:
     """Waits for actor chunks, moves them into the replay, trains: one iteration.
 
     Returns None when `go_on()` turned false (stop or budget) before a chunk came.
@@ -333,7 +334,7 @@ def _parallel_iteration(run: _Run, pool, stop, log, go_on) -> dict | None:
     return row
 
 
-def _actor_evaluator(run: _Run, arena: TrainingArena):
+def _actor_evaluator(run: RunState, arena: TrainingArena):
     """The newest weights, or with gating the promoted checkpoint's (once there is one)."""
     if not arena.gating:
         return run.evaluator()
@@ -346,7 +347,7 @@ def _actor_evaluator(run: _Run, arena: TrainingArena):
     return arena.evaluator_cache[1]
 
 
-def _checkpoint_evaluator(run: _Run, path: Path):
+def _checkpoint_evaluator(run: RunState, path: Path):
     from engine.loading import load_muzero_network, load_network
 
     if run.muzero:
@@ -357,7 +358,7 @@ def _checkpoint_evaluator(run: _Run, path: Path):
     return with_cache(evaluator, run.config.selfplay.eval_cache, run.game.info.num_actions)
 
 
-def _budget_left(config: cfg.TrainConfig, run: _Run, start: float) -> bool:
+def _budget_left(config: cfg.TrainConfig, run: RunState, start: float) -> bool:
     r = config.run
     if r.max_iterations and run.counters["iteration"] >= r.max_iterations:
         return False
@@ -366,7 +367,7 @@ def _budget_left(config: cfg.TrainConfig, run: _Run, start: float) -> bool:
     return True
 
 
-def _budget_used(config: cfg.TrainConfig, run: _Run, start: float) -> float:
+def _budget_used(config: cfg.TrainConfig, run: RunState, start: float) -> float:
     """The share (0 to 1) of this session's budget spent: the larger of the iteration and
     the time shares; 0 without a budget."""
     r = config.run
@@ -412,7 +413,7 @@ def _train_locked(config: cfg.TrainConfig, run_dir: Path, progress: bool) -> Sum
     from selfplay.progress import training_progress
 
     remove_stale_temps(run_dir)
-    run = _Run(config, run_dir)
+    run = RunState(config, run_dir)
     _repair_metrics(run_dir / "metrics.csv", run.counters["iteration"])
     summary = Summary(run_dir)
     start = time.perf_counter()
@@ -444,7 +445,7 @@ def _train_locked(config: cfg.TrainConfig, run_dir: Path, progress: bool) -> Sum
     return summary
 
 
-def _train_loop(run: _Run, config: cfg.TrainConfig, pool, summary: Summary, stop, bar, log,
+def _train_loop(run: RunState, config: cfg.TrainConfig, pool, summary: Summary, stop, bar, log,
                 start: float, progress_bar: bool = True) -> None:
     run_dir = run.run_dir
     # The iteration last saved: counters and shards advance even in iterations
@@ -537,7 +538,7 @@ def _progress_text(row: dict) -> str:
     return text + f" loss {row.get('loss/total', float('nan')):.3f}"
 
 
-def _actor_checkpoint(run: _Run, arena: TrainingArena) -> Path:
+def _actor_checkpoint(run: RunState, arena: TrainingArena) -> Path:
     """The checkpoint actor processes play with: the newest, or with gating the promoted one."""
     return (arena.promoted_path() if arena.gating else None) or run.checkpoint
 

@@ -1,7 +1,7 @@
 """A training run's state: its directory, configuration, learner, replay, actor.
 
 `prepare_run` resolves the configuration of a new or resumed run directory;
-`_Run` builds the pieces of the chosen algorithm (AlphaZero: rules in the
+`RunState` builds the pieces of the chosen algorithm (AlphaZero: rules in the
 search; MuZero: learned dynamics) and reads, writes and resumes them. The
 loop that drives them is selfplay/loop.py.
 """
@@ -178,7 +178,7 @@ def _metadata(config, game, learner, counters, parent):
             "extra": extra}
 
 
-class _Run:
+class RunState:
     """The state of one training run in memory."""
 
     def __init__(self, config: cfg.TrainConfig, run_dir: Path):
@@ -248,7 +248,7 @@ class _Run:
             for path in shard_paths(replay_dir):
                 if _shard_index(path) >= next_shard:
                     records = self._read_shard(path)
-                    self.counters["games"] += sum(_finished(r) for r in records)
+                    self.counters["games"] += sum(is_finished(r) for r in records)
                     self.counters["positions"] += sum(len(r) for r in records)
         if self.muzero:
             load_segments_window(self.replay, shard_paths(replay_dir), self.config.game,
@@ -385,7 +385,7 @@ class _Run:
         """Adds records (already on disk) to the window and the counters."""
         for r in records:
             self.replay.add(r)
-        self.counters["games"] += sum(_finished(r) for r in records)
+        self.counters["games"] += sum(is_finished(r) for r in records)
         self.counters["positions"] += sum(len(r) for r in records)
 
     def ingest(self, path: Path) -> list:
@@ -414,7 +414,7 @@ def _mb_bytes(mb: float) -> int:
     return 0 if not mb or mb == float("inf") else int(mb * 2**20)
 
 
-def _finished(record) -> bool:
+def is_finished(record) -> bool:
     """A finished game: every AlphaZero record; a MuZero segment that ends its game."""
     return bool(getattr(record, "done", True))
 

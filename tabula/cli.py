@@ -283,45 +283,49 @@ def _cmd_analyze(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from arena import load_player
-
     if args.run is not None:
         return _eval_run(args)
     if args.game is None and args.checkpoint is None:
         raise ValueError("eval needs --game NAME (or --checkpoint PATH)")
+    lines, _ = _evaluate(args, args.checkpoint)
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _evaluate(args, checkpoint: str | None) -> tuple[list[str], bool | None]:
+    """Evaluates one player as `args` ask; returns the report's lines (the verdict last)
+    and, for --vs minimax, whether it plays perfectly (None otherwise)."""
+    from arena import load_player
+
     if args.vs == "solved":  # Read the data first: a bad file fails before the model loads.
         data, positions = _solved_positions(args.data)
     sims = DEFAULT_MCTS_SIMS if args.sims is None and args.vs == "mcts" else args.sims
-    player = load_player(args.game, args.checkpoint, sims, args.seed)
+    player = load_player(args.game, checkpoint, sims, args.seed)
     name = player.game.info.name
-    print(f"{player.name} ({name}), {player.search.root_mode} search, "
-          f"{player.search.num_simulations} simulations")
+    head = (f"{player.name} ({name}), {player.search.root_mode} search, "
+            f"{player.search.num_simulations} simulations")
     if args.vs == "minimax":
-        return _eval_minimax(player, name)
+        lines, perfect = _eval_minimax(player, name)
+        return [head, *lines], perfect
     if args.vs == "solved":
-        return _eval_solved(player, name, data, positions)
-    return _eval_mcts(player, args)
+        return [head, *_eval_solved(player, name, data, positions)], None
+    return [head, _eval_mcts(player, args)], None
 
 
 def _eval_run(args) -> int:
     """Evaluates a run's checkpoints in order; reports the first perfect one (minimax)."""
-    import contextlib
-    import io
-
     from arena.progress import run_checkpoints
 
     first_perfect = None
     for ckpt in run_checkpoints(args.run, args.every):
-        sub = argparse.Namespace(**{**vars(args), "run": None, "checkpoint": str(ckpt.path),
-                                    "no_progress": True})
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            _cmd_eval(sub)
-        lines = out.getvalue().strip().splitlines()
+        quiet = argparse.Namespace(**{**vars(args), "no_progress": True})
+        lines, perfect = _evaluate(quiet, str(ckpt.path))
         minutes = "?" if ckpt.seconds is None else f"{ckpt.seconds / 60:.2f}"
-        print(f"step {ckpt.step} iteration {ckpt.iteration} at {minutes} min: "
-              + (lines[-1] if lines else ""), flush=True)
-        if first_perfect is None and lines and lines[-1].startswith("PERFECT"):
+        last = "\n".join(lines).splitlines()[-1]  # the verdict (a table's last row)
+        print(f"step {ckpt.step} iteration {ckpt.iteration} at {minutes} min: {last}",
+              flush=True)
+        if first_perfect is None and perfect:
             first_perfect = (ckpt, minutes)
     if args.vs == "minimax":
         if first_perfect is None:
@@ -332,23 +336,23 @@ def _eval_run(args) -> int:
     return 0
 
 
-def _eval_minimax(player, name: str) -> int:
+def _eval_minimax(player, name: str) -> tuple[list[str], bool]:
     from arena import check_perfect
 
     if name != "tictactoe":
         raise ValueError(f"--vs minimax needs tictactoe (a game small enough to solve), not "
                          f"{name}; use --vs solved for connect4")
     report = check_perfect(player.game, player)
+    lines = []
     for history, action, before, after in report.examples:
         state = player.game.new_initial_state()
         moves = []
         for a in history:
             moves.append(state.action_to_text(a))
             state.apply(a)
-        print(f"  after [{' '.join(moves)}]: played {state.action_to_text(action)}, "
-              f"value {before:+d} -> {after:+d}")
-    print(report.line())
-    return 0
+        lines.append(f"  after [{' '.join(moves)}]: played {state.action_to_text(action)}, "
+                     f"value {before:+d} -> {after:+d}")
+    return [*lines, report.line()], report.perfect
 
 
 def _solved_positions(data: str | None):
@@ -361,25 +365,22 @@ def _solved_positions(data: str | None):
     return data, load_positions(data)
 
 
-def _eval_solved(player, name: str, data, positions) -> int:
+def _eval_solved(player, name: str, data, positions) -> list[str]:
     from arena import evaluate_solved
 
     if name != "connect4":
         raise ValueError(f"--vs solved needs connect4, not {name}")
     report = evaluate_solved(player.game, player, positions)
-    print(f"{len(positions)} solved positions from {data}; keeps = keeps the win/draw/loss, "
-          "best = an optimal move; pol = the network prior's argmax")
-    print(report.table())
-    return 0
+    return [f"{len(positions)} solved positions from {data}; keeps = keeps the win/draw/loss, "
+            "best = an optimal move; pol = the network prior's argmax", report.table()]
 
 
-def _eval_mcts(player, args) -> int:
+def _eval_mcts(player, args) -> str:
     from arena import make_bot, play_match
 
     bot = make_bot(player.game, args.mcts_sims, args.seed)
     result = play_match(player.game, player, bot, args.games, progress=not args.no_progress)
-    print(result.line(f"open_spiel MCTS ({args.mcts_sims} simulations, random rollouts)"))
-    return 0
+    return result.line(f"open_spiel MCTS ({args.mcts_sims} simulations, random rollouts)")
 
 
 # games, bench ----------------------------------------------------------------

@@ -255,3 +255,23 @@ def test_train_says_which_backend_auto_measured(tabula, tmp_path):
     assert chosen in candidates() and "at batch 8:" in lines[0]  # measured, or cached
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert rows[-1]["selfplay/backend"] == chosen
+
+
+def test_eval_run_reports_each_checkpoint_and_the_first_perfect_one(tabula, tmp_path):
+    run = tmp_path / "run"
+    proc = tabula("train", "--run", run, "--iterations", "2", "--no-progress", *TINY_TRAIN,
+                  "--set", "run.checkpoint_every=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = tabula("eval", "--run", run, "--vs", "minimax", "--sims", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    steps = [line for line in lines if line.startswith("step ")]
+    assert len(steps) >= 2  # the initial checkpoint and one per iteration
+    # Each line ends in the minimax verdict, and the summary agrees with them.
+    assert all(" PERFECT" in line for line in steps)
+    perfect = [line for line in steps if "NOT PERFECT" not in line]
+    if perfect:
+        assert lines[-1].startswith("first perfect checkpoint: step ")
+        assert lines[-1].split()[4] == perfect[0].split()[1]
+    else:
+        assert lines[-1] == "no checkpoint plays perfectly"

@@ -55,3 +55,18 @@ def test_the_checker_sees_function_level_imports_and_cycles(tmp_path, monkeypatc
                                     "games.a:2 -> engine.b  (games is below engine)"]
     assert g.cycles(edges) == [["engine.b", "engine.c"]]
     assert "games.a" not in edges.get("engine.c", {})  # TYPE_CHECKING only
+
+
+def test_no_module_imports_a_private_name_of_another():
+    import ast
+
+    g = _graph_module()
+    found = []
+    for package in g.LAYERS:
+        for path in (REPO / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.ImportFrom) and node.module
+                        and node.module.split(".")[0] in g.LAYERS):
+                    found += [f"{path.relative_to(REPO)}:{node.lineno}: {node.module}.{a.name}"
+                              for a in node.names if a.name.startswith("_")]
+    assert found == []

@@ -256,7 +256,7 @@ def build_run(build: Path) -> dict[str, bytes]:
     import torch
 
     from selfplay import config as cfg
-    from selfplay.run import _Run, prepare_run
+    from selfplay.run import RunState, prepare_run
 
     run_dir = build / "run"
     config = cfg.merge(cfg.preset("tictactoe"), {
@@ -265,7 +265,7 @@ def build_run(build: Path) -> dict[str, bytes]:
     prepare_run(run_dir, config)
     rng = torch.get_rng_state()
     try:
-        run = _Run(config, run_dir)
+        run = RunState(config, run_dir)
         policy = torch.full((4, 9), 1 / 9)
         run.learner._step(torch.rand(4, 3, 3, 3), policy, torch.zeros(4))
         run.save()
@@ -279,11 +279,11 @@ def load_train_state(path: Path):
     """Resumes the run directory holding `path` (its train_state.safetensors)."""
     import torch
 
-    from selfplay.run import _Run, prepare_run
+    from selfplay.run import RunState, prepare_run
 
     rng = torch.get_rng_state()
     try:
-        run = _Run(prepare_run(path.parent, None), path.parent)
+        run = RunState(prepare_run(path.parent, None), path.parent)
         return run, hashlib.sha256(torch.get_rng_state().numpy().tobytes()).hexdigest()
     finally:
         torch.set_rng_state(rng)

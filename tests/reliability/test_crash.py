@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from checkpoints import list_checkpoints, load_checkpoint
-from selfplay.run import RunLock, _Run, prepare_run, remove_stale_temps
+from selfplay.run import RunLock, RunState, prepare_run, remove_stale_temps
 from tests.arena.gated_arena import open_gate
 from tests.conftest import make_checkpoint
 from tests.selfplay.util import TINY, all_shards, metrics, shard_games, train_state
@@ -88,7 +88,7 @@ def _check_resumable(run: Path, shards_seen: dict[str, bytes], top_step: int, wh
     with RunLock(run):
         remove_stale_temps(run)
         assert not [p for p in run.rglob(".*.tmp")], where
-        resumed = _Run(config, run)
+        resumed = RunState(config, run)
     # Every finished game counted exactly once, and all of them in the window.
     assert resumed.counters["games"] == sum(games), where
     positions = sum(len(r) for p in all_shards(run)

@@ -224,7 +224,7 @@ def test_a_failing_save_does_not_hide_the_error_that_stopped_training(tmp_path, 
 
     from selfplay import config as cfg
     from selfplay import loop
-    from selfplay.run import _Run
+    from selfplay.run import RunState
     from tests.selfplay.util import tiny_overrides
 
     calls = []
@@ -238,7 +238,7 @@ def test_a_failing_save_does_not_hide_the_error_that_stopped_training(tmp_path, 
         raise OSError(errno.ENOSPC, "No space left on device", "train_state.safetensors")
 
     monkeypatch.setattr(loop, "_append_metrics", append)
-    monkeypatch.setattr(_Run, "save", save)
+    monkeypatch.setattr(RunState, "save", save)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
