@@ -70,3 +70,13 @@ def test_no_module_imports_a_private_name_of_another():
                     found += [f"{path.relative_to(REPO)}:{node.lineno}: {node.module}.{a.name}"
                               for a in node.names if a.name.startswith("_")]
     assert found == []
+
+
+def test_every_package_states_its_public_names_and_each_resolves():
+    import importlib
+
+    for package in ("games", "checkpoints", "engine", "arena", "selfplay"):
+        module = importlib.import_module(package)
+        assert module.__doc__ and module.__all__, package
+        missing = [name for name in module.__all__ if getattr(module, name, None) is None]
+        assert missing == [], (package, missing)
