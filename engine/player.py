@@ -87,12 +87,13 @@ class Player:
           CheckpointError: missing, corrupt or tampered file, or another game.
         """
         from checkpoints import read_metadata
-        from engine.loading import load_network
         from engine.evaluator import make_evaluator
+        from engine.loading import load_network
 
-        if cls is Player and read_metadata(path)["algo"] == "muzero":
-            return MuZeroPlayer.from_checkpoint(path, game, backend, threads, batch,
-                                                **search_overrides)
+        family = PLAYERS[read_metadata(path)["algo"]]
+        if cls is Player and family is not Player:  # the checkpoint's algorithm plays it
+            return family.from_checkpoint(path, game, backend, threads, batch,
+                                          **search_overrides)
         net, meta = load_network(path)
         # 'auto' measures the backends at the batch this player will mostly send.
         auto_batch = batch or int(search_overrides.get("leaves_per_step", 1))
@@ -209,3 +210,7 @@ class MuZeroPlayer(Player):
         masks = np.stack([s.legal_mask() for s in states]).astype(bool)
         return run_muzero_search(self.evaluator, obs, masks, search, self.rng, add_noise,
                                  self.timings, None if environment else (-1.0, 1.0))
+
+
+PLAYERS = {"alphazero": Player, "muzero": MuZeroPlayer}
+"""The player class of each algorithm family, by a checkpoint's `algo`."""

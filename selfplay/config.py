@@ -508,8 +508,7 @@ def preset(game: str, algo: str = "alphazero") -> TrainConfig:
     stem = game.replace("/", "_")
     family = game.split("/")[0] if "/" in game else None
     names = [stem] if family is None else [family, stem]
-    if algo == "muzero":
-        names += [f"{n}.muzero" for n in names]
+    names += [f"{n}.{algo}" for n in names]  # e.g. tictactoe.muzero.toml
     for name in names:
         path = PRESETS / f"{name}.toml"
         if path.exists():

@@ -38,20 +38,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.eval_cache import with_cache
-from engine.evaluator import make_evaluator
-from engine.muzero_search import MuZeroInference
 from selfplay import config as cfg
 from selfplay import telemetry
 from selfplay.evaluation import TrainingArena
-from selfplay.muzero_actor import reanalyze
-from selfplay.learner import scheduled_lr
 from selfplay.parallel import resolve_actors
 from selfplay.pools import make_pool
 from selfplay.records import ReplayError
-from selfplay.replay import growing_window
-from selfplay.run import (RunError, RunLock, RunState, is_finished, prepare_run,
-                          remove_stale_temps)
+from selfplay.algorithms import is_finished
+from selfplay.run import RunError, RunLock, RunState, prepare_run, remove_stale_temps
 from selfplay.worker import INCOMING
 
 __all__ = ["METRICS", "RunError", "Summary", "prepare_run", "train"]
@@ -207,46 +201,29 @@ def _iteration(run: RunState, evaluator, stop) -> dict:
                                   sum(is_finished(r) for r in records), t1 - t0)
     chunk["backend"] = getattr(evaluator, "backend", "")
     chunk["cache_hits"] = getattr(evaluator, "hits", 0) - hits_before
+    chunk.update(run.algo.take_chunk_extras(actor))
     if records:
         run.write_shard(records)
         run.add(records)
-    returns = None
-    if run.muzero:
-        returns = list(actor.episode_returns)
-        actor.episode_returns.clear()
-    return _learn(run, evaluator, stop, records, moves, [chunk], returns,
-                  actor.value_bounds if run.muzero else None)
+    return _learn(run, evaluator, stop, records, moves, [chunk],
+                  run.algo.value_bounds(actor=actor))
 
 
 def _learn(run: RunState, evaluator, stop, records: list, moves: int, chunks: list[dict],
-           returns: list | None, value_bounds) -> dict:
-    """Reanalyse (MuZero), train on the new positions; the iteration's metrics row."""
+           value_bounds) -> dict:
+    """The algorithm's work before training (MuZero: reanalyse), training on the new
+    positions; the iteration's metrics row."""
     c = run.config
-    extra: dict = {}
-    if run.muzero:
-        extra["selfplay/episodes"] = len(returns)
-        extra["selfplay/mean_return"] = float(np.mean(returns)) if returns else float("nan")
-        fraction = c.muzero.reanalyze_fraction
-        if fraction > 0 and run.replay.size and not stop():
-            count = math.ceil(moves * fraction / (1 - fraction))
-            extra["reanalyze/positions"] = reanalyze(
-                run.replay, evaluator, c.search, count, run.rng, value_bounds,
-                batch=c.selfplay.parallel_games)
-        records = [r for r in records if is_finished(r)]  # games, for the statistics below
+    records, extra = run.algo.before_training(run, evaluator, records, moves, chunks,
+                                              value_bounds, stop)
     losses: dict = {}
     t2 = time.perf_counter()
     # At least one position: sampling an empty window fails (min_positions may be 0).
     if run.replay.size >= max(c.replay.min_positions, 1) and moves and not stop():
         steps = min(c.learner.max_steps_per_iteration,
                     max(1, math.ceil(moves * c.learner.replay_ratio / c.learner.batch_size)))
-        if run.muzero:
-            losses = run.learner.train(run.replay, steps, run.rng, stop)
-        else:
-            run.learner.set_learning_rate(scheduled_lr(c.learner, run.progress))
-            recent = growing_window(run.counters["positions"], c.replay.window_start,
-                                    run.replay.capacity)
-            losses = run.learner.train(run.replay, steps, run.rng, stop, recent)
-            extra["replay/sampled"] = min(recent, run.replay.size)
+        losses, trained = run.algo.train(run, steps, stop)
+        extra.update(trained)
     t3 = time.perf_counter()
     run.counters["iteration"] += 1
     # Network evaluations: the search's requests less those the cache answered.
@@ -285,10 +262,8 @@ def _incoming(run_dir: Path) -> list[Path]:
 
 
 def _value_bounds(run: RunState):
-    """MuZero's value bounds for reanalyse: known for board games, learned in environments."""
-    if not run.muzero:
-        return None
-    return None if run.replay.frames else (-1.0, 1.0)
+    """The value bounds for reanalysing with chunks from actor processes (MuZero)."""
+    return run.algo.value_bounds(replay=run.replay)
 
 
 def _ingest(run: RunState, paths: list[Path], log) -> list:
@@ -319,11 +294,9 @@ def _parallel_iteration(run: RunState, pool, stop, log, go_on) -> dict | None:
     records = _ingest(run, paths, log)
     chunks += pool.collect(timeout=0)
     moves = sum(len(r) for r in records)
-    returns = [x for ch in chunks for x in ch.get("episode_returns", [])]
-    evaluator = run.evaluator() if run.muzero and run.config.muzero.reanalyze_fraction else None
-    row = _learn(run, evaluator, stop, records, moves, chunks,
-                 returns if run.muzero else None,
-                 _value_bounds(run))
+    evaluator = (run.evaluator() if run.algo.wants_evaluator_for_learning(run.config)
+                 else None)
+    row = _learn(run, evaluator, stop, records, moves, chunks, _value_bounds(run))
     batch_after = pool.batch_stats()
     if batch_before and batch_after and batch_after["batches"] > batch_before["batches"]:
         row["selfplay/mean_batch"] = ((batch_after["evaluations"] - batch_before["evaluations"])
@@ -348,14 +321,7 @@ def _actor_evaluator(run: RunState, arena: TrainingArena):
 
 
 def _checkpoint_evaluator(run: RunState, path: Path):
-    from engine.loading import load_muzero_network, load_network
-
-    if run.muzero:
-        return MuZeroInference(load_muzero_network(path)[0])
-    net, _ = load_network(path)
-    evaluator = make_evaluator(net.eval(), run.config.selfplay.inference_backend,
-                               batch=run.config.inference_batch())
-    return with_cache(evaluator, run.config.selfplay.eval_cache, run.game.info.num_actions)
+    return run.algo.checkpoint_evaluator(path, run.game, run.config)
 
 
 def _budget_left(config: cfg.TrainConfig, run: RunState, start: float) -> bool:

@@ -149,7 +149,9 @@ class LocalPool:
         from games import get_game
         from selfplay.worker import CheckpointSource
 
-        if self.config.algo != "alphazero":
+        from selfplay.algorithms import algorithm
+
+        if not algorithm(self.config.algo).shared_inference:
             raise cfg.ConfigError("run.inference_server serves AlphaZero networks; MuZero "
                                   "actors keep their own (set run.inference_server=false)")
         info = get_game(self.config.game).info

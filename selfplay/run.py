@@ -26,21 +26,12 @@ from checkpoints import (
     save_checkpoint,
 )
 from checkpoints.files import atomic_move, atomic_write_bytes
-from engine.eval_cache import with_cache
-from engine.evaluator import cuda_problem, make_evaluator
-from engine.muzero_net import MuZeroNet
-from engine.muzero_search import MuZeroInference
+from engine.evaluator import cuda_problem
 from games import get_game
 from selfplay import config as cfg
-from selfplay.actor import Actor
-from selfplay.learner import Learner
-from selfplay.muzero_actor import MuZeroActor, is_environment
-from selfplay.muzero_learner import MuZeroLearner
-from selfplay.muzero_replay import (SegmentReplay, load_segments_window, read_segments,
-                                    segments_size, write_segments)
-from selfplay.records import ReplayError, game_texts, read_shard, write_shard
-from selfplay.replay import (ReplayBuffer, load_window, shard_paths, window_capacity,
-                            window_full)
+from selfplay.algorithms import algorithm, is_finished
+from selfplay.records import ReplayError
+from selfplay.replay import shard_paths, window_full
 
 
 class RunError(ValueError):
@@ -168,9 +159,8 @@ def remove_stale_temps(run_dir: Path) -> list[Path]:
 def _metadata(config, game, learner, counters, parent):
     info = game.info
     extra = {"iteration": counters["iteration"], "evaluations": counters["evaluations"],
-             "search": dataclasses.asdict(config.search)}
-    if config.algo == "muzero":
-        extra["muzero"] = dataclasses.asdict(config.muzero)
+             "search": dataclasses.asdict(config.search),
+             **algorithm(config.algo).metadata_extra(config)}
     return {"game": config.game, "algo": config.algo, "network": learner.network_config,
             "observation_shape": list(info.observation_shape), "num_actions": info.num_actions,
             "step": learner.step, "games": counters["games"],
@@ -185,11 +175,9 @@ class RunState:
         self.config = config
         self.run_dir = run_dir
         self.game = get_game(config.game)
-        info = self.game.info
-        self.muzero = config.algo == "muzero"
-        if not self.muzero and is_environment(self.game):
-            raise RunError(f"{config.game} is an environment without known rules; train it "
-                           "with --algo muzero (learned dynamics)")
+        self.algo = algorithm(config.algo)
+        if (refusal := self.algo.refuse(self.game)) is not None:
+            raise RunError(refusal)
         if (problem := cuda_problem(config.run.device)) is not None:
             raise RunError(problem)
         torch.manual_seed(config.run.seed)
@@ -198,23 +186,8 @@ class RunState:
         self.progress = 0.0
         """The share of the session's budget spent (the learning-rate schedule's clock)."""
         self.checkpoint: Path | None = None
-        if self.muzero:
-            mz = config.muzero
-            self.learner = MuZeroLearner(self.game, config.muzero_network, config.learner, mz,
-                                         config.run.device)
-            self.replay = SegmentReplay(
-                config.replay.window_positions, info.observation_shape, info.num_actions,
-                frames=is_environment(self.game), unroll_steps=mz.unroll_steps,
-                td_steps=mz.td_steps, discount=config.search.discount,
-                prioritized=mz.prioritized, alpha=mz.priority_alpha, beta=mz.priority_beta,
-                max_bytes=_mb_bytes(config.replay.window_mb))
-        else:
-            self.learner = Learner(self.game, config.network, config.learner, config.run.device)
-            self.replay = ReplayBuffer(
-                window_capacity(config.replay.window_positions, config.replay.window_mb,
-                                info.observation_shape, info.num_actions),
-                info.observation_shape, info.num_actions, config.learner.value_target_q,
-                territory=info.territory)
+        self.learner = self.algo.new_learner(self.game, config)
+        self.replay = self.algo.new_replay(self.game, config)
         self._sizes: dict[str, tuple[int, int]] = {}
         """(positions, window bytes) of the shards this process wrote, took in or loaded."""
         self._resume()
@@ -225,19 +198,13 @@ class RunState:
     def actor(self):
         """The in-process actor, built on first use (runs with actor processes never use it)."""
         if self._actor is None:
-            config = self.config
-            if self.muzero:
-                # Environments are seeded per slot; the iteration makes resumed runs differ.
-                self._actor = MuZeroActor(self.game, config.search, config.selfplay,
-                                          config.muzero, self._actor_rng,
-                                          seed=config.run.seed * 7919 + self.counters["iteration"])
-            else:
-                self._actor = Actor(self.game, config.search, config.selfplay, self._actor_rng)
+            # Environments are seeded per slot; the iteration makes resumed runs differ.
+            seed = self.config.run.seed * 7919 + self.counters["iteration"]
+            self._actor = self.algo.new_actor(self.game, self.config, self._actor_rng, seed)
         return self._actor
 
     def _resume(self) -> None:
         state_path = self.run_dir / "train_state.safetensors"
-        info = self.game.info
         replay_dir = self.run_dir / "replay"
         # Without a train state every shard is new: the run was stopped (killed,
         # disk full) before its first save.
@@ -250,19 +217,11 @@ class RunState:
                     records = self._read_shard(path)
                     self.counters["games"] += sum(is_finished(r) for r in records)
                     self.counters["positions"] += sum(len(r) for r in records)
-        if self.muzero:
-            load_segments_window(self.replay, shard_paths(replay_dir), self.config.game,
-                                 self._sizes)
-        else:
-            load_window(self.replay, replay_dir, self.config.game,
-                        info.observation_shape, info.num_actions, self._sizes)
+        self.algo.load_window(self.replay, shard_paths(replay_dir), replay_dir, self.config,
+                              self.game, self._sizes)
 
     def _read_shard(self, path: Path) -> list:
-        info = self.game.info
-        if self.muzero:
-            return read_segments(path, self.config.game, info.observation_shape,
-                                 info.num_actions, self.replay.frames)
-        return read_shard(path, self.config.game, info.observation_shape, info.num_actions)
+        return self.algo.read_records(path, self.config, self.game, self.replay)
 
     def _load_train_state(self, path: Path) -> int | None:
         """Restores learner, counters, RNG and weights; returns the next shard index saved."""
@@ -295,15 +254,7 @@ class RunState:
     def evaluator(self):
         """The learner's current weights for self-play, on run.device (a snapshot)."""
         self.learner.net.eval()
-        if self.muzero:
-            net = MuZeroNet(tuple(self.game.info.observation_shape),
-                            self.game.info.num_actions, self.config.muzero_network)
-            net.load_state_dict(self.learner.state_dict_cpu())
-            return MuZeroInference(net, device=self.config.run.device)
-        evaluator = make_evaluator(self.learner.playing_net,
-                                   self.config.selfplay.inference_backend,
-                                   batch=self.config.inference_batch())
-        return with_cache(evaluator, self.config.selfplay.eval_cache, self.game.info.num_actions)
+        return self.algo.playing_evaluator(self.learner, self.game, self.config)
 
     def save(self) -> Path:
         name = checkpoint_name(self.learner.step)
@@ -352,7 +303,7 @@ class RunState:
         return old
 
     def _size(self, records) -> tuple[int, int]:
-        return segments_size(records) if self.muzero else (sum(len(r) for r in records), 0)
+        return self.algo.records_size(records)
 
     def _next_shard(self) -> int:
         paths = shard_paths(self.run_dir / "replay")
@@ -360,22 +311,13 @@ class RunState:
 
     def write_shard(self, records) -> None:
         index = self._next_shard()
-        info = self.game.info
-        if self.muzero:
-            write_segments(self.run_dir / "replay" / f"shard-{index:08d}.msgpack",
-                           self.config.game, info.observation_shape, info.num_actions,
-                           self.replay.frames, records)
-            self._sizes[f"shard-{index:08d}.msgpack"] = self._size(records)
-            return
-        write_shard(self.run_dir / "replay" / f"shard-{index:08d}.msgpack", self.config.game,
-                    info.observation_shape, info.num_actions, records)
+        self.algo.write_records(self.run_dir / "replay" / f"shard-{index:08d}.msgpack",
+                                self.config, self.game, self.replay, records)
         self._sizes[f"shard-{index:08d}.msgpack"] = self._size(records)
         self._write_texts(records, index)
 
     def _write_texts(self, records, index: int) -> None:
-        if self.muzero:
-            return
-        text = game_texts(self.game, records, self.counters["games"])
+        text = self.algo.texts(self.game, records, self.counters["games"])
         if text is not None:  # e.g. Go: the games as SGF, for GUIs
             suffix = self.game.info.record_format
             atomic_write_bytes(self.run_dir / "games" / f"shard-{index:08d}.{suffix}",
@@ -407,16 +349,6 @@ class RunState:
         self._write_texts(records, index)
         self.add(records)
         return records
-
-
-def _mb_bytes(mb: float) -> int:
-    """window_mb in bytes; 0 for no bound."""
-    return 0 if not mb or mb == float("inf") else int(mb * 2**20)
-
-
-def is_finished(record) -> bool:
-    """A finished game: every AlphaZero record; a MuZero segment that ends its game."""
-    return bool(getattr(record, "done", True))
 
 
 def _shard_index(path: Path) -> int:

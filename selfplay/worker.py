@@ -49,45 +49,28 @@ class SelfPlayWorker:
         import torch
 
         from games import get_game
-        from selfplay.actor import Actor
-        from selfplay.muzero_actor import MuZeroActor
+        from selfplay.algorithms import algorithm
 
         torch.set_num_threads(max(1, threads))
         self.config = cfg.from_dict(config)
         self.actor_id = actor_id
         self.threads = max(1, threads)
         self.game = get_game(self.config.game)
-        self.muzero = self.config.algo == "muzero"
+        self.algo = algorithm(self.config.algo)
         rng = np.random.default_rng(np.random.SeedSequence([int(w) for w in seed_words]))
-        c = self.config
-        if self.muzero:
-            self.actor = MuZeroActor(self.game, c.search, c.selfplay, c.muzero, rng,
-                                     seed=int(rng.integers(2**31)))
-        else:
-            self.actor = Actor(self.game, c.search, c.selfplay, rng)
+        self.actor = self.algo.new_actor(self.game, self.config, rng,
+                                         seed=int(rng.integers(2**31)))
         self._shared = evaluator is not None
         self.evaluator = evaluator
         self.checkpoint: str | None = None
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Plays from now on with the checkpoint at `path` (verified)."""
-        from engine.loading import load_muzero_network, load_network
-        from engine.eval_cache import with_cache
-        from engine.evaluator import make_evaluator
-        from engine.muzero_search import MuZeroInference
-
         if self._shared:
             return
-        device = self.config.run.device
-        if self.muzero:
-            net, _ = load_muzero_network(path, map_location=device)
-            self.evaluator = MuZeroInference(net, device=device)
-        else:
-            net, _ = load_network(path, map_location=device)
-            self.evaluator = with_cache(
-                make_evaluator(net, self.config.selfplay.inference_backend,
-                               threads=self.threads, batch=self.config.inference_batch()),
-                self.config.selfplay.eval_cache, self.game.info.num_actions)
+        self.evaluator = self.algo.checkpoint_evaluator(path, self.game, self.config,
+                                                        threads=self.threads,
+                                                        device=self.config.run.device)
         self.checkpoint = Path(path).name
 
     def load_checkpoint_bytes(self, name: str, data: bytes) -> None:
@@ -101,13 +84,11 @@ class SelfPlayWorker:
 
     def play(self, should_stop=lambda: False) -> tuple[bytes, dict]:
         """Plays one chunk; returns (shard bytes, or b"" if no game finished; figures)."""
-        from selfplay.muzero_replay import encode_segments
-        from selfplay.records import encode_shard
+        from selfplay.algorithms import is_finished
 
         if self.evaluator is None:
             raise RuntimeError(f"actor {self.actor_id} has no weights yet")
         c = self.config
-        info = self.game.info
         before = telemetry.snapshot(self.actor.timings)
         moves_before = self.actor.moves_played
         sims_before = getattr(self.actor, "simulations", 0)
@@ -116,7 +97,7 @@ class SelfPlayWorker:
         records = self.actor.play(self.evaluator, c.selfplay.moves_per_iteration, should_stop)
         seconds = time.perf_counter() - start
         moves = self.actor.moves_played - moves_before
-        finished = [r for r in records if getattr(r, "done", True)]
+        finished = [r for r in records if is_finished(r)]
         sims = (self.actor.simulations - sims_before if hasattr(self.actor, "simulations")
                 else moves * c.search.num_simulations)  # MuZero's actor: full searches
         stats = telemetry.chunk_stats(before, self.actor.timings, moves, sims,
@@ -125,17 +106,10 @@ class SelfPlayWorker:
                      checkpoint=self.checkpoint,
                      backend=getattr(self.evaluator, "backend", ""),
                      cache_hits=getattr(self.evaluator, "hits", 0) - hits_before)
-        if self.muzero:
-            stats["episode_returns"] = [float(x) for x in self.actor.episode_returns]
-            self.actor.episode_returns.clear()
+        stats.update(self.algo.take_chunk_extras(self.actor))
         if not records:
             return b"", stats
-        if self.muzero:
-            data = encode_segments(c.game, info.observation_shape, info.num_actions,
-                                   self.actor.frames, records)
-        else:
-            data = encode_shard(c.game, info.observation_shape, info.num_actions, records)
-        return data, stats
+        return self.algo.encode_records(c, self.game, self.actor, records), stats
 
 
 def read_latest(run_dir: Path) -> str | None:

@@ -208,16 +208,16 @@ def _train_settings(args) -> tuple[str | None, dict]:
 def _cmd_train(args) -> int:
     from games import get_game
     from selfplay import config as cfg
+    from selfplay.algorithms import algorithm, default_algorithm
     from selfplay.loop import train
 
     game, overrides = _train_settings(args)
     name = game or DEFAULT_TRAIN_GAME
-    environment = getattr(get_game(name), "kind", "board") == "environment"
-    algo = args.algo or ("muzero" if environment else "alphazero")
-    if environment and algo != "muzero":
-        raise cfg.ConfigError(f"{name} is an environment without known rules: AlphaZero needs "
-                              "the rules; use --algo muzero")
-    suffix = "_muzero" if algo == "muzero" and not environment else ""
+    the_game = get_game(name)
+    algo = args.algo or default_algorithm(the_game)
+    if (refusal := algorithm(algo).refuse(the_game)) is not None:
+        raise cfg.ConfigError(refusal)
+    suffix = algorithm(algo).run_dir_suffix(the_game)
     run_dir = Path(args.run or f"runs/{name.replace('/', '_')}{suffix}")
     if args.algo:
         overrides["algo"] = args.algo

@@ -80,3 +80,24 @@ def test_every_package_states_its_public_names_and_each_resolves():
         assert module.__doc__ and module.__all__, package
         missing = [name for name in module.__all__ if getattr(module, name, None) is None]
         assert missing == [], (package, missing)
+
+
+# Checks of a file's kind: a loader refusing another family's checkpoint, the Atari
+# watcher needing a MuZero one. Not branches between the algorithms.
+_ALGO_CHECKS = {"engine/loading.py", "arena/watch.py"}
+
+
+def test_no_algorithm_branches_outside_the_algorithm_objects():
+    import re
+
+    pattern = re.compile(r'(==|!=) "(muzero|alphazero)"|\bif [\w.]*\bmuzero\b(?![._\w])')
+    found = []
+    for package in _graph_module().LAYERS:
+        for path in (REPO / package).rglob("*.py"):
+            rel = str(path.relative_to(REPO))
+            if rel == "selfplay/algorithms.py" or rel in _ALGO_CHECKS:
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if pattern.search(line):
+                    found.append(f"{rel}:{number}: {line.strip()}")
+    assert found == []
