@@ -49,7 +49,9 @@ COLUMNS = ["iteration", "time_s", "learner_step", "games", "positions", "buffer_
            # the positions the (growing) window samples from.
            "evaluations", "learner/lr", "replay/sampled",
            # Go's auxiliary heads (network.aux_heads; empty otherwise).
-           "loss/ownership", "loss/score"]
+           "loss/ownership", "loss/score",
+           # The inference backend self-play ran, and the evaluation cache's hit rate.
+           "selfplay/backend", "selfplay/cache_hit_rate"]
 STEPS_PER_ITERATION = 3  # learner.max_steps_per_iteration in TINY
 
 
