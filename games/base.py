@@ -46,6 +46,40 @@ def parse_count(text: str, limit: int = 2**31) -> int | None:
     return value if value < limit else None
 
 
+def check_out(name: str, array: np.ndarray, dtype, shape: tuple[int, ...]) -> None:
+    """Raises ValueError unless `array` is a `dtype` array of at least shape[0] rows of
+    shape[1:]. Search batches check every buffer before a Numba kernel writes it:
+    Numba does not bounds-check, so a wrong buffer would corrupt memory."""
+    if (not isinstance(array, np.ndarray) or array.dtype != dtype
+            or array.shape[0] < shape[0] or array.shape[1:] != shape[1:]):
+        raise ValueError(
+            f"{name} must be a {np.dtype(dtype).name} array of shape {shape}, got "
+            f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}")
+
+
+def check_leaves(leaf_tree, leaf_parent, leaf_node, leaf_action, obs_out, mask_out,
+                 reward_out, terminal_out, obs_shape: tuple[int, ...], num_actions: int):
+    """The leaf arrays of `SearchBatch.expand` as int32[L], every buffer checked (check_out).
+
+    Raises:
+      ValueError: leaf arrays of different lengths, or a wrong output buffer.
+    """
+    leaf_tree = np.asarray(leaf_tree, np.int32)
+    leaf_parent = np.asarray(leaf_parent, np.int32)
+    leaf_node = np.asarray(leaf_node, np.int32)
+    leaf_action = np.asarray(leaf_action, np.int32)
+    num_leaves = leaf_tree.shape[0]
+    if not leaf_parent.shape == leaf_node.shape == leaf_action.shape == (num_leaves,):
+        raise ValueError("leaf_tree, leaf_parent, leaf_node, leaf_action must be "
+                         f"int32[L] of one length, got shapes {leaf_tree.shape}, "
+                         f"{leaf_parent.shape}, {leaf_node.shape}, {leaf_action.shape}")
+    check_out("obs_out", obs_out, np.float32, (num_leaves, *obs_shape))
+    check_out("mask_out", mask_out, np.bool_, (num_leaves, num_actions))
+    check_out("reward_out", reward_out, np.float32, (num_leaves,))
+    check_out("terminal_out", terminal_out, np.bool_, (num_leaves,))
+    return leaf_tree, leaf_parent, leaf_node, leaf_action
+
+
 @dataclass(frozen=True)
 class GameInfo:
     """Facts about a game, declared once."""

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import pyspiel
 
-from games.base import GameError
+from games.base import GameError, check_leaves, check_out
 from games.chess_planes import (
     HISTORY,
     NUM_FIELDS,
@@ -50,15 +50,6 @@ class ChessRoot(NamedTuple):
     """Plies played from the initial position (the game ends at max_game_length)."""
     legal: list
     """Legal action ids ([] when terminal)."""
-
-
-def _check_out(name: str, array: np.ndarray, dtype, shape: tuple[int, ...]) -> None:
-    # Numba does not bounds-check, so a wrong buffer would corrupt memory.
-    if (not isinstance(array, np.ndarray) or array.dtype != dtype
-            or array.shape[0] < shape[0] or array.shape[1:] != shape[1:]):
-        raise ValueError(
-            f"{name} must be a {np.dtype(dtype).name} array of shape {shape}, got "
-            f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}")
 
 
 def _flatten(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -103,10 +94,10 @@ class ChessBatch:
     def observe_roots(self, obs_out: np.ndarray, mask_out: np.ndarray) -> None:
         """Writes obs_out float32[B, 119, 8, 8] and mask_out bool[B, A] for the roots."""
         b = self.num_trees
-        _check_out("obs_out", obs_out, np.float32, (b, 119, 8, 8))
-        _check_out("mask_out", mask_out, np.bool_, (b, self.num_actions))
+        check_out("obs_out", obs_out, np.float32, (b, 119, 8, 8))
+        check_out("mask_out", mask_out, np.bool_, (b, self.num_actions))
         observe_root_nodes(self.rows, self.fields, self.history, *self._root_legal, obs_out,
-                      mask_out)
+                           mask_out)
 
     def expand(self, leaf_tree, leaf_parent, leaf_node, leaf_action,
                obs_out, mask_out, reward_out, terminal_out) -> None:
@@ -115,19 +106,10 @@ class ChessBatch:
         Raises GameError for an illegal action or a parent that is terminal or
         not created, ValueError for out-of-range indices or wrong buffers.
         """
-        leaf_tree = np.asarray(leaf_tree, np.int32)
-        leaf_parent = np.asarray(leaf_parent, np.int32)
-        leaf_node = np.asarray(leaf_node, np.int32)
-        leaf_action = np.asarray(leaf_action, np.int32)
+        leaf_tree, leaf_parent, leaf_node, leaf_action = check_leaves(
+            leaf_tree, leaf_parent, leaf_node, leaf_action, obs_out, mask_out, reward_out,
+            terminal_out, (119, 8, 8), self.num_actions)
         num_leaves = leaf_tree.shape[0]
-        if not leaf_parent.shape == leaf_node.shape == leaf_action.shape == (num_leaves,):
-            raise ValueError("leaf_tree, leaf_parent, leaf_node, leaf_action must be "
-                             f"int32[L] of one length, got shapes {leaf_tree.shape}, "
-                             f"{leaf_parent.shape}, {leaf_node.shape}, {leaf_action.shape}")
-        _check_out("obs_out", obs_out, np.float32, (num_leaves, 119, 8, 8))
-        _check_out("mask_out", mask_out, np.bool_, (num_leaves, self.num_actions))
-        _check_out("reward_out", reward_out, np.float32, (num_leaves,))
-        _check_out("terminal_out", terminal_out, np.bool_, (num_leaves,))
         if self._tensors.shape[0] < num_leaves:
             self._tensors = np.zeros((num_leaves, TENSOR_SIZE), np.float32)
         terminal = np.zeros(num_leaves, np.bool_)

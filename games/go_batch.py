@@ -32,7 +32,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from games.base import GameError
+from games.base import GameError, check_leaves, check_out
 from games.go_kernels import (
     BAD_INDEX,
     BAD_PARENT,
@@ -69,15 +69,6 @@ class GoRoot(NamedTuple):
     repeats: np.ndarray
     """uint64[Q], sorted: hashes of the positions whose recurrence ends the game
     (open_spiel's rule; empty with native rules)."""
-
-
-def _check_out(name: str, array: np.ndarray, dtype, shape: tuple[int, ...]) -> None:
-    # Numba does not bounds-check, so a wrong buffer would corrupt memory.
-    if (not isinstance(array, np.ndarray) or array.dtype != dtype
-            or array.shape[0] < shape[0] or array.shape[1:] != shape[1:]):
-        raise ValueError(
-            f"{name} must be a {np.dtype(dtype).name} array of shape {shape}, got "
-            f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}")
 
 
 def _concatenate(sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -125,10 +116,10 @@ class GoBatch:
     def observe_roots(self, obs_out: np.ndarray, mask_out: np.ndarray) -> None:
         """Writes obs_out float32[B, 17, N, N] and mask_out bool[B, N*N+1] for the roots."""
         b = self.num_trees
-        _check_out("obs_out", obs_out, np.float32, (b, *self._obs_shape))
-        _check_out("mask_out", mask_out, np.bool_, (b, self.game.info.num_actions))
+        check_out("obs_out", obs_out, np.float32, (b, *self._obs_shape))
+        check_out("mask_out", mask_out, np.bool_, (b, self.game.info.num_actions))
         observe_root_nodes(self.boards, self.fields, self.legal, self.history, self.game.size,
-                      obs_out, mask_out)
+                           obs_out, mask_out)
 
     def expand(self, leaf_tree, leaf_parent, leaf_node, leaf_action,
                obs_out, mask_out, reward_out, terminal_out) -> None:
@@ -137,19 +128,9 @@ class GoBatch:
         Raises GameError for an illegal action or a parent that is terminal or
         not created, ValueError for out-of-range indices or wrong buffers.
         """
-        leaf_tree = np.asarray(leaf_tree, np.int32)
-        leaf_parent = np.asarray(leaf_parent, np.int32)
-        leaf_node = np.asarray(leaf_node, np.int32)
-        leaf_action = np.asarray(leaf_action, np.int32)
-        num_leaves = leaf_tree.shape[0]
-        if not leaf_parent.shape == leaf_node.shape == leaf_action.shape == (num_leaves,):
-            raise ValueError("leaf_tree, leaf_parent, leaf_node, leaf_action must be "
-                             f"int32[L] of one length, got shapes {leaf_tree.shape}, "
-                             f"{leaf_parent.shape}, {leaf_node.shape}, {leaf_action.shape}")
-        _check_out("obs_out", obs_out, np.float32, (num_leaves, *self._obs_shape))
-        _check_out("mask_out", mask_out, np.bool_, (num_leaves, self.game.info.num_actions))
-        _check_out("reward_out", reward_out, np.float32, (num_leaves,))
-        _check_out("terminal_out", terminal_out, np.bool_, (num_leaves,))
+        leaf_tree, leaf_parent, leaf_node, leaf_action = check_leaves(
+            leaf_tree, leaf_parent, leaf_node, leaf_action, obs_out, mask_out, reward_out,
+            terminal_out, self._obs_shape, self.game.info.num_actions)
         game = self.game
         bad, code = expand_nodes(self.boards, self.fields, self.hashes, self.legal, self.history,
                            self.seen, self.seen_start, self.repeats, self.repeats_start,

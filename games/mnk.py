@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from numba import njit
 
-from games.base import GameError, State
+from games.base import GameError, State, check_leaves, check_out
 
 EMPTY = 0
 TO_PLAY, MOVES, STATUS = 0, 1, 2  # offsets after the cells
@@ -202,15 +202,6 @@ def expand(positions, h, w, k, gravity, leaf_tree, leaf_parent, leaf_node,
     return -1, OK
 
 
-def _check_out(name: str, array: np.ndarray, dtype, shape: tuple[int, ...]) -> None:
-    # Numba does not bounds-check, so a wrong buffer would corrupt memory.
-    if (not isinstance(array, np.ndarray) or array.dtype != dtype
-            or array.shape[0] < shape[0] or array.shape[1:] != shape[1:]):
-        raise ValueError(
-            f"{name} must be a {np.dtype(dtype).name} array of shape {shape}, got "
-            f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}")
-
-
 class MNKBatch:
     """Array-based SearchBatch for a k-in-a-row game.
 
@@ -244,8 +235,8 @@ class MNKBatch:
     def observe_roots(self, obs_out: np.ndarray, mask_out: np.ndarray) -> None:
         """Writes obs_out float32[B, 3, H, W] and mask_out bool[B, A] for the roots."""
         b = self.num_trees
-        _check_out("obs_out", obs_out, np.float32, (b, *self._obs_shape))
-        _check_out("mask_out", mask_out, np.bool_, (b, self.rules.num_actions))
+        check_out("obs_out", obs_out, np.float32, (b, *self._obs_shape))
+        check_out("mask_out", mask_out, np.bool_, (b, self.rules.num_actions))
         h, w, _, gravity = self.rules
         observe_roots(self.positions, h, w, gravity, obs_out, mask_out)
 
@@ -256,20 +247,9 @@ class MNKBatch:
         Raises GameError for an illegal action or a parent that is terminal or
         not created, ValueError for out-of-range indices or wrong buffers.
         """
-        leaf_tree = np.asarray(leaf_tree, np.int32)
-        leaf_parent = np.asarray(leaf_parent, np.int32)
-        leaf_node = np.asarray(leaf_node, np.int32)
-        leaf_action = np.asarray(leaf_action, np.int32)
-        num_leaves = leaf_tree.shape[0]
-        if not (leaf_parent.shape == leaf_node.shape == leaf_action.shape
-                == (num_leaves,)):
-            raise ValueError("leaf_tree, leaf_parent, leaf_node, leaf_action must be "
-                             f"int32[L] of one length, got shapes {leaf_tree.shape}, "
-                             f"{leaf_parent.shape}, {leaf_node.shape}, {leaf_action.shape}")
-        _check_out("obs_out", obs_out, np.float32, (num_leaves, *self._obs_shape))
-        _check_out("mask_out", mask_out, np.bool_, (num_leaves, self.rules.num_actions))
-        _check_out("reward_out", reward_out, np.float32, (num_leaves,))
-        _check_out("terminal_out", terminal_out, np.bool_, (num_leaves,))
+        leaf_tree, leaf_parent, leaf_node, leaf_action = check_leaves(
+            leaf_tree, leaf_parent, leaf_node, leaf_action, obs_out, mask_out, reward_out,
+            terminal_out, self._obs_shape, self.rules.num_actions)
         h, w, k, gravity = self.rules
         bad, code = expand(self.positions, h, w, k, gravity, leaf_tree, leaf_parent,
                            leaf_node, leaf_action, obs_out, mask_out, reward_out,

@@ -55,7 +55,7 @@ def test_info_and_shapes(breakout, pong):
     assert info.observation_shape == (4, 96, 96)
     assert (info.num_players, info.max_game_length, info.num_symmetries) == (1, 27_000, 1)
     assert (info.has_draws, info.discount) == (False, 0.997)
-    assert breakout.kind == "environment" and breakout.action_names == BREAKOUT_ACTIONS
+    assert breakout.info.kind == "environment" and breakout.action_names == BREAKOUT_ACTIONS
     assert breakout.settings == {**ATARI_DEFAULTS, "noop_max": 0}
     assert pong.info.num_actions == 6 and pong.settings == ATARI_DEFAULTS
 
