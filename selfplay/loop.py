@@ -459,12 +459,15 @@ def _train_loop(run: RunState, config: cfg.TrainConfig, pool, summary: Summary, 
                     for line in arena.after_checkpoint(summary.checkpoint):
                         log(line)
             _append_metrics(run_dir / "metrics.csv", row)
-            if row.get("selfplay/backend") and row["selfplay/backend"] != backend_logged:
+            if (config.selfplay.inference_backend == "auto" and row.get("selfplay/backend")
+                    and row["selfplay/backend"] != backend_logged):
+                # What 'auto' measured, once (and again if it changes); a backend set by
+                # name needs no announcement. On stderr, with the progress: stdout's
+                # first line stays the summary.
                 backend_logged = row["selfplay/backend"]
                 choice = getattr(evaluator, "choice", None) if pool is None else None
-                # On stderr, with the progress: stdout's first line stays the summary.
                 note = (f"tabula: {choice.describe()}" if choice is not None
-                        else f"tabula: self-play inference backend {backend_logged}")
+                        else f"tabula: self-play inference backend {backend_logged} (auto)")
                 if progress_bar:
                     bar.write(note, file=sys.stderr)
                 else:
