@@ -113,7 +113,7 @@ def load_sgf_gtp(path: Path) -> tuple:
 
     class Args:
         checkpoint = game = time_per_move = None
-        sims, resign_threshold, seed = 2, 0.95, 0
+        sims, resign_threshold, seed, batch = 2, 0.95, 0, 1
         uniform = True  # no network: any board size
 
     player, resize = _player(Args)
