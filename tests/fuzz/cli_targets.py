@@ -93,7 +93,8 @@ def _cached_loader():
 
     real, cache = Player.from_checkpoint.__func__, {}
 
-    def from_checkpoint(cls, path, game=None, backend="auto", threads=None, **overrides):
+    def from_checkpoint(cls, path, game=None, backend="auto", threads=None, batch=None,
+                        **overrides):
         key = (str(path), None if game is None else game.info.name, backend, threads)
         if key not in cache:
             try:
@@ -104,7 +105,7 @@ def _cached_loader():
         if isinstance(base, Exception):
             raise base
         search = dataclasses.replace(base.search, **overrides)  # validates, like the real one
-        player = cls(base.game, base.evaluator, search, name=base.name)
+        player = cls(base.game, base.evaluator, search, name=base.name, batch=batch)
         player.meta = getattr(base, "meta", None)
         return player
 
@@ -159,9 +160,9 @@ class CliTarget(Target):
                    mock.patch.object(arena.gtp, "run_gtp", lambda *a, **k: 0),
                    mock.patch.object(arena.uci, "run_uci", lambda *a, **k: 0),
                    mock.patch.object(arena.uci.UciEngine, "warm_up", lambda self: None),
-                   mock.patch.object(cli, "_eval_minimax", lambda *a: 0),
-                   mock.patch.object(cli, "_eval_solved", lambda *a: 0),
-                   mock.patch.object(cli, "_eval_mcts", lambda *a: 0),
+                   mock.patch.object(cli, "_eval_minimax", lambda *a: (["stub"], False)),
+                   mock.patch.object(cli, "_eval_solved", lambda *a: ["stub"]),
+                   mock.patch.object(cli, "_eval_mcts", lambda *a: "stub"),
                    mock.patch.object(cli, "_bench", lambda *a: 0),
                    mock.patch.object(arena_cmd, "cmd_arena", _stub_arena),
                    mock.patch("sys.stdin", io.StringIO(""))]

@@ -40,7 +40,7 @@ class GtpTarget(Target):
         for name in S.SGF_FILES:
             shutil.copy(S.DATA / "gtp" / name, workdir / name)
         args = SimpleNamespace(checkpoint=None, game=None, time_per_move=None, sims=8,
-                               resign_threshold=0.95, seed=0, uniform=True)
+                               resign_threshold=0.95, seed=0, uniform=True, batch=1)
         self.player, self.resize = _player(args)
         self.options = GtpOptions(max_sims=16)  # the clock cannot make a search slow
 
