@@ -206,6 +206,13 @@ def _meta_cases(valid: bytes) -> list[Case]:
     return cases + _weight_cases(tensors, meta)
 
 
+def _other_shape(t):
+    """The same values in another shape: (1, n), or (n,) where the tensor is (1, n) already
+    (the first float tensor of a state dict can be; reshaping it to itself was no case)."""
+    flat = t.reshape(1, -1)
+    return flat if tuple(flat.shape) != tuple(t.shape) else t.reshape(-1)
+
+
 def _weight_cases(tensors: dict, meta: dict) -> list[Case]:
     """Weights changed (the hash recomputed): NaN, other shapes, names, dtypes."""
     import torch
@@ -219,7 +226,7 @@ def _weight_cases(tensors: dict, meta: dict) -> list[Case]:
     out = [
         ("weights-nan", changed(name, torch.full_like(tensors[name], float("nan")))),
         ("weights-infinity", changed(name, torch.full_like(tensors[name], float("inf")))),
-        ("weights-reshaped", changed(name, tensors[name].reshape(1, -1))),
+        ("weights-reshaped", changed(name, _other_shape(tensors[name]))),
         ("weights-missing", {k: v for k, v in tensors.items() if k != name}),
         ("weights-extra", changed("bogus.weight", torch.zeros(3))),
         ("weights-none", {}),
