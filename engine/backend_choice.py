@@ -25,6 +25,7 @@ cannot be written only costs the measurement next time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -108,8 +109,12 @@ def candidates(allow_bf16: bool | None = None) -> tuple[str, ...]:
                  if c != "torch_bf16" or (allow and native_bf16()))
 
 
+@functools.cache
 def machine_id() -> str:
-    """What makes timings on this machine comparable: CPU, its relevant flags, versions."""
+    """What makes timings on this machine comparable: CPU, its relevant flags, versions.
+
+    Fixed for the process: the serial training loop asks for an evaluator every
+    iteration, and /proc/cpuinfo need not be read each time."""
     import torch
     try:
         import onnxruntime
