@@ -1,4 +1,4 @@
-"""The search engine: tree kernels, the search drivers, networks, evaluators and players.
+"""The search engine: tree kernels, the search driver, networks, evaluators and players.
 
 Public names are re-exported lazily (PEP 562): `from engine import SearchConfig`
 imports engine.search only, not torch. Layer: above games/ and checkpoints/,
@@ -13,10 +13,12 @@ import importlib
 _EXPORTS = {
     # search.py, tree.py, gumbel.py: the search (NumPy and Numba only)
     "Evaluator": "engine.search",
+    "LeafExpander": "engine.search",
     "SearchConfig": "engine.search",
     "SearchResult": "engine.search",
     "Timings": "engine.search",
     "run_search": "engine.search",
+    "run_tree_search": "engine.search",
     "sample_actions": "engine.search",
     "Tree": "engine.tree",
     "new_tree": "engine.tree",
@@ -35,7 +37,7 @@ _EXPORTS = {
     "choose_backend": "engine.backend_choice",
     "CachedEvaluator": "engine.eval_cache",
     "InferenceServer": "engine.inference_server",
-    # muzero_search.py
+    # muzero_search.py: MuZero's leaf expander (torch) and its run_tree_search wrapper
     "MuZeroInference": "engine.muzero_search",
     "run_muzero_search": "engine.muzero_search",
     # player.py, interactive.py

@@ -1,11 +1,14 @@
-"""MuZero search: the same tree and kernels as AlphaZero, leaves from learned dynamics.
+"""MuZero search: the one search driver (engine.search) over learned dynamics.
 
-The roots come from the representation network applied to real observations;
-every other node's state is the dynamics network's latent, kept in one tensor
-indexed [tree, node]. Each simulation step selects one leaf per tree (or
-several, with virtual loss), runs ONE recurrent inference for all of them
-(parent latent + action -> latent, reward, policy, value) and backs up with
-the predicted rewards, the discount and min-max value normalisation.
+The learned model is the driver's LeafExpander (LatentExpander): the roots
+come from the representation network applied to real observations; every
+other node's state is the dynamics network's latent, kept here in one tensor
+indexed [tree, node]. Each simulation step the driver selects one leaf per
+tree (or several, with virtual loss), the expander runs ONE recurrent
+inference for all of them (parent latent + action -> latent, reward, policy,
+value), and the driver backs up with the predicted rewards, the discount and
+min-max value normalisation. This module holds the torch side (the latents,
+MuZeroInference); the driver imports no torch.
 
 Inside the tree every action is legal (the model does not know the rules);
 only the roots are masked with the real legal actions. Two-player games use
@@ -21,12 +24,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from engine import kernels
 from engine.evaluator import host_to_device, inference_autocast
-from engine.gumbel import considered_visits_table
-from engine.search import (SearchConfig, SearchResult, Timings, expand_roots, masked_softmax,
-                           search_results)
-from engine.tree import new_tree
+from engine.search import SearchConfig, SearchResult, Timings, masked_softmax, run_tree_search
 
 
 class LatentModel(Protocol):
@@ -100,6 +99,64 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy()
 
 
+class LatentExpander:
+    """MuZero's LeafExpander (engine.search): the learned model in place of the rules.
+
+    The roots come from `model.initial` on the real observations; a leaf's latent
+    is `model.recurrent` of its parent's latent and action, one call per step for
+    all the leaves. Latents stay in one tensor indexed [tree, node] on the model's
+    device. Inside the tree every action is open and nothing is terminal.
+
+    Args:
+      model: initial and recurrent inference (a MuZeroInference).
+      obs: float32[B, *obs_shape], the real observations of the roots.
+      root_mask: bool[B, A], legal actions at the roots.
+      capacity: nodes per tree (num_simulations + 1).
+      roots: optional (latent, logits, value) of an earlier `model.initial(obs)`.
+    """
+
+    def __init__(self, model: LatentModel, obs: np.ndarray, root_mask: np.ndarray,
+                 capacity: int, roots=None):
+        self.model, self.obs = model, obs
+        self.root_mask = np.asarray(root_mask, np.bool_)
+        self.capacity, self.given_roots = capacity, roots
+        self.latents = None
+
+    def roots(self, timings):
+        t0 = time.perf_counter()
+        if self.given_roots is None:
+            root_latent, logits, values = self.model.initial(self.obs)
+            timings.evaluations += len(self.root_mask)
+            timings.batches += 1
+        else:
+            root_latent, logits, values = self.given_roots
+        timings.network_s += time.perf_counter() - t0
+        self.latents = torch.empty(
+            (len(self.root_mask), self.capacity) + tuple(root_latent.shape[1:]),
+            dtype=root_latent.dtype, device=root_latent.device)
+        self.latents[:, 0] = root_latent
+        return logits, np.asarray(values, np.float32), self.root_mask
+
+    def expand(self, leaf_tree, leaf_parent, leaf_node, leaf_action, probs, values, masks,
+               rewards, terminals, timings):
+        t0 = time.perf_counter()
+        # The model does not know the rules: below the roots all is open, nothing ends.
+        masks[:] = True
+        terminals[:] = False
+        todo = np.flatnonzero(leaf_node >= 0)
+        if len(todo):
+            bt = torch.from_numpy(leaf_tree[todo].astype(np.int64))
+            parent = self.latents[bt, torch.from_numpy(leaf_parent[todo].astype(np.int64))]
+            latent, reward, lg, vl = self.model.recurrent(parent, leaf_action[todo])
+            self.latents[bt, torch.from_numpy(leaf_node[todo].astype(np.int64))] = latent
+            rewards[todo] = reward
+            values[todo] = vl
+            probs[todo] = masked_softmax(lg, masks[: len(todo)])
+            timings.evaluations += len(todo)
+            timings.batches += 1
+        timings.network_s += time.perf_counter() - t0
+
+
 def run_muzero_search(model: LatentModel, obs: np.ndarray, root_mask: np.ndarray,
                       config: SearchConfig, rng: np.random.Generator | None = None,
                       add_noise: bool = False, timings: Timings | None = None,
@@ -112,6 +169,7 @@ def run_muzero_search(model: LatentModel, obs: np.ndarray, root_mask: np.ndarray
       obs: float32[B, *obs_shape], the real observations of the roots.
       root_mask: bool[B, A], legal actions at the roots (each row with one at least).
       config: SearchConfig; `discount` is gamma for environments, -1 for two-player games.
+        `forced_playouts` does not apply (AlphaZero's only).
       rng, add_noise: root Dirichlet (PUCT) or Gumbel noise.
       timings: accumulates network and tree time if given.
       value_bounds: fixed (min, max) of Q for PUCT's normalisation (board games:
@@ -119,67 +177,5 @@ def run_muzero_search(model: LatentModel, obs: np.ndarray, root_mask: np.ndarray
       roots: optional (latent, logits, value) of the roots from an earlier
         `model.initial(obs)` call (saves that call).
     """
-    t = timings if timings is not None else Timings()
-    num_trees, num_actions = root_mask.shape
-    k = config.leaves_per_step
-    leaves = num_trees * k
-    capacity = config.num_simulations + 1
-    tree = new_tree(num_trees, capacity, num_actions, value_bounds)
-    update_bounds = value_bounds is None
-    gumbel_mode = config.root_mode == "gumbel"
-    mode = kernels.MODE_GUMBEL if gumbel_mode else kernels.MODE_PUCT
-    table = considered_visits_table(config.max_num_considered_actions, config.num_simulations)
-
-    t0 = time.perf_counter()
-    if roots is None:
-        root_latent, logits, values = model.initial(obs)
-        t.evaluations += num_trees
-        t.batches += 1
-    else:
-        root_latent, logits, values = roots
-    t.network_s += time.perf_counter() - t0
-    root_mask = np.asarray(root_mask, np.bool_)
-    latents = torch.empty((num_trees, capacity) + tuple(root_latent.shape[1:]),
-                          dtype=root_latent.dtype, device=root_latent.device)
-    latents[:, 0] = root_latent
-    expand_roots(tree, config, logits, values, root_mask, rng, add_noise)
-
-    leaf_tree = np.zeros(leaves, np.int32)
-    leaf_parent = np.zeros(leaves, np.int32)
-    leaf_node = np.zeros(leaves, np.int32)
-    leaf_action = np.zeros(leaves, np.int32)
-    rewards = np.zeros(leaves, np.float32)
-    terminals = np.zeros(leaves, np.bool_)
-    all_probs = np.zeros((leaves, num_actions), np.float32)
-    all_values = np.zeros(leaves, np.float32)
-    interior_mask = np.ones((leaves, num_actions), np.bool_)
-    scratch = np.zeros(num_actions, np.float64)
-    discount = float(config.discount)
-    for _ in range(config.num_simulations + 1):
-        t0 = time.perf_counter()
-        used = kernels.select_leaves(
-            tree, k, mode, config.pb_c_init, config.pb_c_base, config.fpu_reduction,
-            discount, update_bounds, config.c_visit, config.c_scale, table,
-            leaf_tree, leaf_parent, leaf_node, leaf_action, scratch)
-        t1 = time.perf_counter()
-        todo = np.flatnonzero(leaf_node >= 0)
-        if len(todo):
-            bt = torch.from_numpy(leaf_tree[todo].astype(np.int64))
-            parent_latent = latents[bt, torch.from_numpy(leaf_parent[todo].astype(np.int64))]
-            latent, reward, lg, vl = model.recurrent(parent_latent, leaf_action[todo])
-            latents[bt, torch.from_numpy(leaf_node[todo].astype(np.int64))] = latent
-            rewards[todo] = reward
-            all_values[todo] = vl
-            all_probs[todo] = masked_softmax(lg, interior_mask[: len(todo)])
-            t.evaluations += len(todo)
-            t.batches += 1
-        t2 = time.perf_counter()
-        kernels.expand_and_backup(tree, leaf_tree, leaf_node, all_probs, all_values,
-                                  interior_mask, rewards, terminals, discount, update_bounds)
-        t3 = time.perf_counter()
-        t.tree_s += (t1 - t0) + (t3 - t2)
-        t.network_s += t2 - t1
-        if used == 0:
-            break
-    return search_results(tree, config, root_mask, np.asarray(values, np.float32), discount,
-                    gumbel_mode, scratch)
+    expander = LatentExpander(model, obs, root_mask, config.num_simulations + 1, roots)
+    return run_tree_search(expander, config, rng, add_noise, timings, value_bounds)

@@ -1,9 +1,12 @@
-"""The search driver: one batched evaluator call per simulation step for B trees.
+"""The search driver: one loop for B trees, one batched leaf expansion per step.
 
 Each step: `select_leaves` picks one leaf per tree (or several, with virtual
-loss), the game's SearchBatch creates their positions, the evaluator scores
-them in one call, and `expand_and_backup` finishes the simulation. The driver
-validates settings and draws noise; the kernels do the work.
+loss), a LeafExpander gives the leaves their priors, values, open actions,
+rewards and terminal flags in one call, and `expand_and_backup` finishes the
+simulation. AlphaZero's expander is the game's SearchBatch plus an Evaluator
+(`run_search`); MuZero's is the learned model (engine.muzero_search, which
+holds the torch side). The driver validates settings and draws noise; the
+kernels do the work. This module imports no torch.
 """
 
 from __future__ import annotations
@@ -203,10 +206,106 @@ def expand_roots(tree, config: SearchConfig, logits: np.ndarray, values: np.ndar
         tree.gumbel_logits[:] += masked_log_softmax(logits, root_mask)
 
 
+class LeafExpander(Protocol):
+    """Where a search's nodes come from: the roots' evaluation, then each step's leaves.
+
+    AlphaZero's is a game's SearchBatch with an Evaluator (SearchBatchExpander);
+    MuZero's is a learned model keeping the latents (engine.muzero_search.LatentExpander).
+    Calls block. Each adds its own time to `timings` (network_s, game_s) and its
+    network calls to `timings.evaluations` (positions) and `timings.batches` (calls).
+    """
+
+    def roots(self, timings: Timings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Evaluates the B roots.
+
+        Returns:
+          logits: float32[B, A]; value: float32[B] for the player to move;
+          mask: bool[B, A], the legal actions (each row with one at least).
+        """
+
+    def expand(self, leaf_tree: np.ndarray, leaf_parent: np.ndarray, leaf_node: np.ndarray,
+               leaf_action: np.ndarray, probs: np.ndarray, values: np.ndarray,
+               masks: np.ndarray, rewards: np.ndarray, terminals: np.ndarray,
+               timings: Timings) -> None:
+        """Creates and evaluates the leaves `select_leaves` chose, one step's worth.
+
+        Leaf l is node leaf_node[l] of tree leaf_tree[l], reached from node
+        leaf_parent[l] by leaf_action[l]; leaf_node[l] < 0: no leaf (the driver
+        ignores that row of every output).
+
+        Args:
+          leaf_tree, leaf_parent, leaf_node, leaf_action: int32[L].
+          probs: float32[L, A], written for non-terminal leaves: the masked softmax.
+          values: float32[L], written for non-terminal leaves: value for the mover.
+          masks: bool[L, A], written: the actions open below each leaf.
+          rewards: float32[L], written: the reward for the player who moved.
+          terminals: bool[L], written.
+          timings: accumulates this call's time and network calls.
+        """
+
+
+class SearchBatchExpander:
+    """AlphaZero's LeafExpander: a game's SearchBatch plays the actions on real
+    positions and the evaluator scores the non-terminal ones in one call per step.
+
+    Args:
+      batch: the game's SearchBatch over B non-terminal roots.
+      evaluator: scores float32[L, *obs_shape] observations.
+      num_actions, obs_shape: the game's sizes.
+      leaves_per_step: leaves per tree and step (config.leaves_per_step).
+    """
+
+    def __init__(self, batch, evaluator: Evaluator, num_actions: int,
+                 obs_shape: tuple[int, ...], leaves_per_step: int = 1):
+        self.batch, self.evaluator = batch, evaluator
+        self.num_trees = batch.num_trees
+        rows = max(self.num_trees * leaves_per_step, self.num_trees)
+        self.obs = np.zeros((rows,) + tuple(obs_shape), np.float32)
+        self.num_actions = num_actions
+
+    def roots(self, timings: Timings):
+        b = self.num_trees
+        mask = np.zeros((b, self.num_actions), np.bool_)
+        t0 = time.perf_counter()
+        self.batch.observe_roots(self.obs[:b], mask)
+        t1 = time.perf_counter()
+        logits, values = self.evaluator.evaluate(self.obs[:b], mask)
+        t2 = time.perf_counter()
+        timings.game_s += t1 - t0
+        timings.network_s += t2 - t1
+        timings.evaluations += b
+        timings.batches += 1
+        return logits, values, mask
+
+    def expand(self, leaf_tree, leaf_parent, leaf_node, leaf_action, probs, values, masks,
+               rewards, terminals, timings):
+        obs = self.obs[:len(leaf_node)]
+        t0 = time.perf_counter()
+        self.batch.expand(leaf_tree, leaf_parent, leaf_node, leaf_action, obs, masks,
+                          rewards, terminals)
+        t1 = time.perf_counter()
+        wanted = (leaf_node >= 0) & ~terminals
+        if wanted.all():  # the usual case: no copies
+            lg, vl = self.evaluator.evaluate(obs, masks)
+            probs[:] = masked_softmax(lg, masks)
+            values[:] = vl
+            timings.evaluations += len(leaf_node)
+            timings.batches += 1
+        elif wanted.any():
+            todo = np.flatnonzero(wanted)
+            lg, vl = self.evaluator.evaluate(obs[todo], masks[todo])
+            probs[todo] = masked_softmax(lg, masks[todo])
+            values[todo] = vl
+            timings.evaluations += len(todo)
+            timings.batches += 1
+        timings.game_s += t1 - t0
+        timings.network_s += time.perf_counter() - t1
+
+
 def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: int,
                obs_shape: tuple[int, ...], rng: np.random.Generator | None = None,
                add_noise: bool = False, timings: Timings | None = None) -> SearchResult:
-    """Searches B positions at once; blocks until done.
+    """Searches B positions at once with the game's rules; blocks until done.
 
     Args:
       batch: the game's SearchBatch over B non-terminal roots.
@@ -217,27 +316,37 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
       add_noise: Dirichlet noise (PUCT) or Gumbel noise (Gumbel) at the roots.
       timings: accumulates network, game and tree time if given.
     """
+    expander = SearchBatchExpander(batch, evaluator, num_actions, obs_shape,
+                                   config.leaves_per_step)
+    return run_tree_search(expander, config, rng, add_noise, timings, forced_playouts=True)
+
+
+def run_tree_search(expander: LeafExpander, config: SearchConfig,
+                    rng: np.random.Generator | None = None, add_noise: bool = False,
+                    timings: Timings | None = None,
+                    value_bounds: tuple[float, float] | None = (-1.0, 1.0),
+                    forced_playouts: bool = False) -> SearchResult:
+    """The search driver: B trees, one `expander.expand` call per simulation step.
+
+    Args:
+      expander: the roots' and leaves' evaluations (a LeafExpander).
+      config: SearchConfig.
+      rng, add_noise: root Dirichlet (PUCT) or Gumbel noise; rng required with noise.
+      timings: accumulates tree time here and the expander's own if given.
+      value_bounds: fixed (min, max) of Q for PUCT's normalisation, or None for
+        min-max statistics kept per tree (MuZero's rule for environments).
+      forced_playouts: whether config.forced_playouts applies (PUCT with root noise).
+    """
     t = timings if timings is not None else Timings()
-    num_trees = batch.num_trees
+    logits, values, root_mask = expander.roots(t)
+    num_trees, num_actions = root_mask.shape
     k = config.leaves_per_step
     leaves = num_trees * k
-    tree = new_tree(num_trees, config.num_simulations + 1, num_actions)
+    tree = new_tree(num_trees, config.num_simulations + 1, num_actions, value_bounds)
+    update_bounds = value_bounds is None
     gumbel_mode = config.root_mode == "gumbel"
     mode = kernels.MODE_GUMBEL if gumbel_mode else kernels.MODE_PUCT
     table = considered_visits_table(config.max_num_considered_actions, config.num_simulations)
-
-    obs = np.zeros((max(leaves, num_trees),) + tuple(obs_shape), np.float32)
-    mask = np.zeros((max(leaves, num_trees), num_actions), np.bool_)
-    t0 = time.perf_counter()
-    batch.observe_roots(obs[:num_trees], mask[:num_trees])
-    t1 = time.perf_counter()
-    logits, values = evaluator.evaluate(obs[:num_trees], mask[:num_trees])
-    t2 = time.perf_counter()
-    t.game_s += t1 - t0
-    t.network_s += t2 - t1
-    t.evaluations += num_trees
-    t.batches += 1
-    root_mask = mask[:num_trees].copy()
     expand_roots(tree, config, logits, values, root_mask, rng, add_noise)
 
     leaf_tree = np.zeros(leaves, np.int32)
@@ -246,11 +355,13 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
     leaf_action = np.zeros(leaves, np.int32)
     rewards = np.zeros(leaves, np.float32)
     terminals = np.zeros(leaves, np.bool_)
+    masks = np.zeros((leaves, num_actions), np.bool_)
     all_probs = np.zeros((leaves, num_actions), np.float32)
     all_values = np.zeros(leaves, np.float32)
     scratch = np.zeros(num_actions, np.float64)
     discount = float(config.discount)
-    forced = float(config.forced_playouts) if add_noise and not gumbel_mode else 0.0
+    forced = (float(config.forced_playouts) if forced_playouts and add_noise
+              and not gumbel_mode else 0.0)
     # The kernel stops each tree at num_simulations (capacity - 1). Every step
     # advances every unfinished tree (its first descent cannot collide), so the
     # loop ends within num_simulations steps; the cap is only a safety net.
@@ -258,44 +369,25 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
         t0 = time.perf_counter()
         used = kernels.select_leaves(
             tree, k, mode, config.pb_c_init, config.pb_c_base, config.fpu_reduction,
-            discount, False, config.c_visit, config.c_scale, table,
+            discount, update_bounds, config.c_visit, config.c_scale, table,
             leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced)
         t1 = time.perf_counter()
-        batch.expand(leaf_tree, leaf_parent, leaf_node, leaf_action,
-                     obs[:leaves], mask[:leaves], rewards, terminals)
+        expander.expand(leaf_tree, leaf_parent, leaf_node, leaf_action, all_probs,
+                        all_values, masks, rewards, terminals, t)
         t2 = time.perf_counter()
-        wanted = (leaf_node >= 0) & ~terminals
-        if wanted.all():  # the usual case: no copies
-            lg, vl = evaluator.evaluate(obs[:leaves], mask[:leaves])
-            all_probs[:] = masked_softmax(lg, mask[:leaves])
-            all_values[:] = vl
-            t.evaluations += leaves
-            t.batches += 1
-        elif wanted.any():
-            todo = np.flatnonzero(wanted)
-            lg, vl = evaluator.evaluate(obs[todo], mask[todo])
-            all_probs[todo] = masked_softmax(lg, mask[todo])
-            all_values[todo] = vl
-            t.evaluations += len(todo)
-            t.batches += 1
-        t3 = time.perf_counter()
         kernels.expand_and_backup(tree, leaf_tree, leaf_node, all_probs, all_values,
-                                  mask[:leaves], rewards, terminals, discount, False)
-        t4 = time.perf_counter()
-        t.tree_s += (t1 - t0) + (t4 - t3)
-        t.game_s += t2 - t1
-        t.network_s += t3 - t2
+                                  masks, rewards, terminals, discount, update_bounds)
+        t.tree_s += (t1 - t0) + (time.perf_counter() - t2)
         if used == 0:
             break
     return search_results(tree, config, root_mask, values, discount, gumbel_mode, scratch,
-                    prune=forced > 0)
+                          prune=forced > 0)
 
 
 def search_results(tree, config, root_mask, raw_values, discount, gumbel_mode, scratch,
                    prune: bool = False):
     """The SearchResult of B finished trees (visits, Q, values, the move and the policy
-    target: Gumbel's improved policy, or PUCT's visits, pruned with forced playouts).
-    Shared by both search drivers (engine.search, engine.muzero_search)."""
+    target: Gumbel's improved policy, or PUCT's visits, pruned with forced playouts)."""
     num_trees, num_actions = root_mask.shape
     visits = np.zeros((num_trees, num_actions), np.int32)
     q = np.zeros((num_trees, num_actions), np.float32)

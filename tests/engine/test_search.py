@@ -9,6 +9,9 @@ legal moves, rewards and network outputs.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -292,3 +295,26 @@ def test_sample_actions_low_temperature_is_the_most_visited_move(temperature):
 def test_search_config_rejects_bad_settings(bad):
     with pytest.raises(ValueError):
         SearchConfig(**bad)
+
+
+# ---------------------------------------------------------------------------
+# The driver's dependencies.
+
+
+def test_the_search_driver_imports_no_torch():
+    # A search over the rules runs without torch in the process (STYLE.md rule 3):
+    # the driver, its kernels and AlphaZero's leaf expander; MuZero's latents live
+    # in engine.muzero_search.
+    code = ("import sys; import engine, engine.search; "
+            "from engine.search import SearchConfig, run_search; "
+            "from tests.reference_mcts import OBS_LEN, PathBatch, PathEvaluator, "
+            "RandomPathGame; "
+            "games = [RandomPathGame(b) for b in range(2)]; "
+            "r = run_search(PathBatch(games), PathEvaluator(games), "
+            "SearchConfig(num_simulations=8), games[0].num_actions, (OBS_LEN,)); "
+            "assert r.visits.sum() > 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'; print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "ok"
