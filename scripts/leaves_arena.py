@@ -7,10 +7,10 @@ simulations per move, deterministic (temperature 0, no noise). "batched" selects
 the leaves per step a lone position gets in interactive play
 (engine.interactive.interactive_leaves(--batch, 1 tree, sims, mode)); "single" one
 leaf per step. Trees are searched independently, so each player searches all the
-games' positions where it is to move in one call (arena.match lockstep), which gives
+games' positions where it is to move in one call (arena.matches.match lockstep), which gives
 the same moves as one position at a time and runs faster. Games start from
 --opening-plies random moves, each opening played from both sides. Prints the score
-of "batched" and the Elo difference with its 95% interval (arena.elo).
+of "batched" and the Elo difference with its 95% interval (arena.matches.elo).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from arena.elo import rate
-from arena.match import MatchSettings, play_games
-from arena.players import shipped_checkpoint
+from arena.matches.elo import rate
+from arena.matches.match import MatchSettings, play_games
+from arena.matches.players import shipped_checkpoint
 from engine.interactive import INTERACTIVE_BATCH, interactive_leaves
 from engine.player import Player
 

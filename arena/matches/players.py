@@ -260,7 +260,7 @@ def build_player(spec: PlayerSpec, game, seed: int = 0, threads: int | None = No
     if spec.kind == "mcts":
         return RolloutMCTSPlayer(spec.name, game, spec.sims or BASELINE_MCTS_SIMS, seed)
     if spec.kind in ("gtp", "uci"):
-        from arena.external import ExternalPlayer
+        from arena.matches.external import ExternalPlayer
         try:
             return ExternalPlayer(spec.kind, spec.target, game, name=spec.name,
                                   options=dict(spec.options), move_time=spec.move_time,
@@ -322,10 +322,10 @@ class RandomPlayer:
 
 
 class RolloutMCTSPlayer:
-    """open_spiel's C++ MCTSBot with random rollouts (see arena.mcts_match.make_bot)."""
+    """open_spiel's C++ MCTSBot with random rollouts (see arena.matches.mcts_match.make_bot)."""
 
     def __init__(self, name: str, game, sims: int, seed: int = 0):
-        from arena.mcts_match import make_bot, spiel_state_of
+        from arena.matches.mcts_match import make_bot, spiel_state_of
 
         try:
             self.bot = make_bot(game, sims, seed)
