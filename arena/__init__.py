@@ -75,10 +75,10 @@ _EXPORTS = {
     "format_pgn": "arena.matches.records",
     "format_sgf": "arena.matches.records",
     "write_reports": "arena.matches.report",
-    # matches/mcts_match.py
+    # matches/mcts_match.py, matches/baselines.py
     "MatchResult": "arena.matches.mcts_match",
-    "make_bot": "arena.matches.mcts_match",
     "play_match": "arena.matches.mcts_match",
+    "make_bot": "arena.matches.baselines",
 }
 
 __all__ = sorted(_EXPORTS)

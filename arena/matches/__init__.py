@@ -1,14 +1,16 @@
 """Matches between players, their results database, Elo ratings, gating and reports.
 
-players.py builds every kind of player (a checkpoint, a random mover,
-open_spiel's rollout MCTS, an external GTP/UCI engine in external.py) from a
-`PlayerSpec`; match.py is the match loop (games in lockstep, across worker
-processes); mcts_match.py summarises a match against the rollout-MCTS
-baseline (`tabula eval --vs mcts`); tournament.py plays gauntlets and round
-robins into the SQLite results database (results.py) and gating.py decides
-promotions; elo.py rates, report.py writes tables and plots, records.py
-formats and reads SGF/PGN. progress.py lists a run's checkpoints with their
-training time; bench.py is `tabula bench arena` (not exported).
+players.py declares the one interface the match loop plays (`ArenaPlayer`) and
+builds every kind of player from a `PlayerSpec`: a checkpoint, any searching
+player through `SearchPlayer`, the baselines of baselines.py (a random mover,
+open_spiel's rollout MCTS) and an external GTP/UCI engine (external.py).
+match.py is the one match loop (games in lockstep, across worker processes);
+mcts_match.py sums up a match against the rollout-MCTS baseline from the
+engine's side (`tabula eval --vs mcts`); tournament.py plays gauntlets and
+round robins into the SQLite results database (results.py) and gating.py
+decides promotions; elo.py rates, report.py writes tables and plots,
+records.py formats and reads SGF/PGN. progress.py lists a run's checkpoints
+with their training time; bench.py is `tabula bench arena` (not exported).
 
 Names are re-exported lazily (PEP 562, arena.lazy).
 """
@@ -29,9 +31,13 @@ _EXPORTS = {
     "load_player": "arena.matches.players",
     "resolve_checkpoint": "arena.matches.players",
     "shipped_checkpoint": "arena.matches.players",
+    "ArenaPlayer": "arena.matches.players",
     "NetworkPlayer": "arena.matches.players",
-    "RandomPlayer": "arena.matches.players",
-    "RolloutMCTSPlayer": "arena.matches.players",
+    "SearchPlayer": "arena.matches.players",
+    # baselines.py
+    "RandomPlayer": "arena.matches.baselines",
+    "RolloutMCTSPlayer": "arena.matches.baselines",
+    "make_bot": "arena.matches.baselines",
     # external.py
     "ExternalPlayer": "arena.matches.external",
     "Forfeit": "arena.matches.external",
@@ -41,7 +47,6 @@ _EXPORTS = {
     "play_games": "arena.matches.match",
     "run_match": "arena.matches.match",
     "MatchResult": "arena.matches.mcts_match",
-    "make_bot": "arena.matches.mcts_match",
     "play_match": "arena.matches.mcts_match",
     # tournament.py, gating.py
     "Tournament": "arena.matches.tournament",

@@ -109,7 +109,7 @@ def play_games(game, a, b, indices: Iterable[int], settings: MatchSettings,
 
     Args:
       game: the Game.
-      a, b: arena players (`name`, `select(states)`, `new_game()`).
+      a, b: the two players (arena.matches.players.ArenaPlayer; distinct objects).
       indices: game numbers to play (A moves first in even ones).
       on_result: called with each GameResult as its game ends.
       stop: polled between moves; True abandons the games in progress.

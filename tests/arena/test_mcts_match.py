@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from arena.matches.mcts_match import MatchResult, make_bot, play_match
+from arena.matches.baselines import make_bot
+from arena.matches.mcts_match import MatchResult, play_match
 from arena.matches.players import LowestActionPlayer
 from games import get_game
 
