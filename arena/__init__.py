@@ -1,85 +1,85 @@
-"""Matches, players, the results database, Elo, exact checkers and the protocol front-ends.
+"""Matches, players, the results database, Elo, exact checkers and the protocol front ends.
 
-Names are re-exported lazily (PEP 562), so that `from arena import TextSession`
-imports only arena.text and not every heavy dependency of the package.
+Three subpackages (protocols uses matches; exact stands alone):
+
+- `arena.matches`: players (checkpoints, baselines, external GTP/UCI engines)
+  behind one interface, the match loop, tournaments and gating, the SQLite
+  results database, Elo ratings, reports and SGF/PGN records.
+- `arena.exact`: exact checkers (tic-tac-toe negamax, solved Connect Four
+  positions) that score a searching player against perfect play.
+- `arena.protocols`: the front ends that put a checkpoint in front of a
+  person or a program: GTP, UCI, the JSON-lines analysis engine, the text
+  prompt and the Atari watcher, with their benchmarks.
+
+Names are re-exported lazily (PEP 562, arena.lazy), so that `from arena import
+TextSession` imports only arena.protocols.text and not every heavy dependency
+of the package.
 """
 
 from __future__ import annotations
 
-import importlib
+from arena.lazy import lazy_exports
 
 _EXPORTS = {
-    # players.py
-    "LowestActionPlayer": "arena.players",
-    "PlayerSpec": "arena.players",
-    "PlayerSpecError": "arena.players",
-    "build_player": "arena.players",
-    "checkpoint_spec": "arena.players",
-    "parse_player": "arena.players",
-    "checkpoint_game": "arena.players",
-    "load_player": "arena.players",
-    "resolve_checkpoint": "arena.players",
-    "shipped_checkpoint": "arena.players",
-    # text.py
-    "TextSession": "arena.text",
-    "run_text": "arena.text",
-    # analysis.py
-    "AnalysisEngine": "arena.analysis",
-    "QueryError": "arena.analysis",
-    "run_analysis": "arena.analysis",
-    # minimax.py
-    "PerfectReport": "arena.minimax",
-    "Solver": "arena.minimax",
-    "check_perfect": "arena.minimax",
-    # solved.py
-    "DEFAULT_DATA": "arena.solved",
-    "SolvedPosition": "arena.solved",
-    "SolvedReport": "arena.solved",
-    "evaluate_solved": "arena.solved",
-    "keeps_value": "arena.solved",
-    "load_positions": "arena.solved",
-    # match.py, tournament.py, gating.py
-    "GameResult": "arena.match",
-    "MatchSettings": "arena.match",
-    "play_games": "arena.match",
-    "run_match": "arena.match",
-    "Tournament": "arena.tournament",
-    "gauntlet_pairings": "arena.tournament",
-    "round_robin_pairings": "arena.tournament",
-    "gate": "arena.gating",
-    "sprt_llr": "arena.gating",
-    # external.py
-    "ExternalPlayer": "arena.external",
-    "Forfeit": "arena.external",
-    # results.py
-    "ResultsDB": "arena.results",
-    "ResultsError": "arena.results",
-    # elo.py, records.py, report.py
-    "EloError": "arena.elo",
-    "Ratings": "arena.elo",
-    "rate": "arena.elo",
-    "pgn_results": "arena.records",
-    "read_pgn": "arena.records",
-    "format_pgn": "arena.records",
-    "format_sgf": "arena.records",
-    "write_reports": "arena.report",
-    # mcts_match.py
-    "MatchResult": "arena.mcts_match",
-    "make_bot": "arena.mcts_match",
-    "play_match": "arena.mcts_match",
+    # matches/players.py
+    "LowestActionPlayer": "arena.matches.players",
+    "PlayerSpec": "arena.matches.players",
+    "PlayerSpecError": "arena.matches.players",
+    "build_player": "arena.matches.players",
+    "checkpoint_spec": "arena.matches.players",
+    "parse_player": "arena.matches.players",
+    "checkpoint_game": "arena.matches.players",
+    "load_player": "arena.matches.players",
+    "resolve_checkpoint": "arena.matches.players",
+    "shipped_checkpoint": "arena.matches.players",
+    # protocols/text.py
+    "TextSession": "arena.protocols.text",
+    "run_text": "arena.protocols.text",
+    # protocols/analysis.py
+    "AnalysisEngine": "arena.protocols.analysis",
+    "QueryError": "arena.protocols.analysis",
+    "run_analysis": "arena.protocols.analysis",
+    # exact/minimax.py
+    "PerfectReport": "arena.exact.minimax",
+    "Solver": "arena.exact.minimax",
+    "check_perfect": "arena.exact.minimax",
+    # exact/solved.py
+    "DEFAULT_DATA": "arena.exact.solved",
+    "SolvedPosition": "arena.exact.solved",
+    "SolvedReport": "arena.exact.solved",
+    "evaluate_solved": "arena.exact.solved",
+    "keeps_value": "arena.exact.solved",
+    "load_positions": "arena.exact.solved",
+    # matches/: match.py, tournament.py, gating.py
+    "GameResult": "arena.matches.match",
+    "MatchSettings": "arena.matches.match",
+    "play_games": "arena.matches.match",
+    "run_match": "arena.matches.match",
+    "Tournament": "arena.matches.tournament",
+    "gauntlet_pairings": "arena.matches.tournament",
+    "round_robin_pairings": "arena.matches.tournament",
+    "gate": "arena.matches.gating",
+    "sprt_llr": "arena.matches.gating",
+    # matches/external.py
+    "ExternalPlayer": "arena.matches.external",
+    "Forfeit": "arena.matches.external",
+    # matches/results.py
+    "ResultsDB": "arena.matches.results",
+    "ResultsError": "arena.matches.results",
+    # matches/: elo.py, records.py, report.py
+    "EloError": "arena.matches.elo",
+    "Ratings": "arena.matches.elo",
+    "rate": "arena.matches.elo",
+    "pgn_results": "arena.matches.records",
+    "read_pgn": "arena.matches.records",
+    "format_pgn": "arena.matches.records",
+    "format_sgf": "arena.matches.records",
+    "write_reports": "arena.matches.report",
+    # matches/mcts_match.py, matches/baselines.py
+    "MatchResult": "arena.matches.mcts_match",
+    "play_match": "arena.matches.mcts_match",
+    "make_bot": "arena.matches.baselines",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'arena' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -7,10 +7,10 @@ simulations per move, deterministic (temperature 0, no noise). "batched" selects
 the leaves per step a lone position gets in interactive play
 (engine.interactive.interactive_leaves(--batch, 1 tree, sims, mode)); "single" one
 leaf per step. Trees are searched independently, so each player searches all the
-games' positions where it is to move in one call (arena.match lockstep), which gives
+games' positions where it is to move in one call (arena.matches.match lockstep), which gives
 the same moves as one position at a time and runs faster. Games start from
 --opening-plies random moves, each opening played from both sides. Prints the score
-of "batched" and the Elo difference with its 95% interval (arena.elo).
+of "batched" and the Elo difference with its 95% interval (arena.matches.elo).
 """
 
 from __future__ import annotations
@@ -18,25 +18,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from arena.elo import rate
-from arena.match import MatchSettings, play_games
-from arena.players import shipped_checkpoint
+from arena.matches.elo import rate
+from arena.matches.match import MatchSettings, play_games
+from arena.matches.players import SearchPlayer, shipped_checkpoint
 from engine.interactive import INTERACTIVE_BATCH, interactive_leaves
 from engine.player import Player
-
-
-class _Searcher:
-    def __init__(self, name: str, player: Player):
-        self.name, self.player = name, player
-
-    def select(self, states):
-        return [a.action for a in self.player.analyze(list(states))]
-
-    def new_game(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def main() -> None:
@@ -54,8 +40,8 @@ def main() -> None:
     base = Player.from_checkpoint(args.checkpoint).with_search(
         root_mode=args.mode, num_simulations=args.sims, leaves_per_step=1)
     k = args.leaves or interactive_leaves(args.batch, 1, args.sims, args.mode)
-    batched = _Searcher("batched", base.with_search(leaves_per_step=k))
-    single = _Searcher("single", base)
+    batched = SearchPlayer("batched", base.with_search(leaves_per_step=k))
+    single = SearchPlayer("single", base)
     game = base.game
     print(f"{game.info.name}, {args.mode}, {args.sims} simulations: batched = {k} leaves per "
           f"step, single = 1; {args.games} games, {args.opening_plies} random opening plies",

@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from arena.players import shipped_checkpoint
-from arena.solved import DEFAULT_DATA, evaluate_solved, keeps_value, load_positions
+from arena.matches.players import shipped_checkpoint
+from arena.exact.solved import DEFAULT_DATA, evaluate_solved, keeps_value, load_positions
 from engine.player import Player
 
 

@@ -133,8 +133,8 @@ def measure_keeps(game, path, s):
 def _match(game: str, path: Path, opponent: str, games: int, s: Settings,
            options=(), move_time: float | None = None):
     """(score, low, high, games) of the checkpoint against `opponent` (a player spec)."""
-    from arena.match import MatchSettings, run_match
-    from arena.players import checkpoint_spec, parse_player
+    from arena.matches.match import MatchSettings, run_match
+    from arena.matches.players import checkpoint_spec, parse_player
 
     if games <= 0:
         return math.nan, math.nan, math.nan, 0
@@ -180,7 +180,7 @@ _GAMES = {"mcts": measure_mcts, "gnugo": measure_gnugo, "random": measure_random
 
 def _metrics_rows(run: Path) -> dict[int, dict]:
     """iteration -> its metrics.csv row, with cumulative minutes over resumed sessions."""
-    from arena.progress import iteration_times
+    from arena.matches.progress import iteration_times
 
     path = run / "metrics.csv"
     times = iteration_times(path)

@@ -57,11 +57,11 @@ class TrainingArena:
 
         Returns lines for the user.
         """
-        from arena.gating import gauntlet_step
-        from arena.match import MatchSettings
-        from arena.players import checkpoint_spec
-        from arena.results import ResultsDB
-        from arena.tournament import Tournament
+        from arena.matches.gating import gauntlet_step
+        from arena.matches.match import MatchSettings
+        from arena.matches.players import checkpoint_spec
+        from arena.matches.results import ResultsDB
+        from arena.matches.tournament import Tournament
         from checkpoints import list_checkpoints
 
         game = self.config.game
@@ -83,7 +83,7 @@ class TrainingArena:
         return lines
 
     def _gate(self, tournament, new) -> str:
-        from arena.gating import gate
+        from arena.matches.gating import gate
 
         best = self._spec(self.promoted, self.config.game)
         if best is None:
@@ -97,7 +97,7 @@ class TrainingArena:
         return result.line(new.name, best.name)
 
     def _spec(self, name: str | None, game: str):
-        from arena.players import checkpoint_spec
+        from arena.matches.players import checkpoint_spec
 
         if name is None:
             return None

@@ -77,7 +77,7 @@ def add_parsers(sub) -> None:
 
 
 def _open_db(path: Path, readonly: bool = False):
-    from arena.results import ResultsDB, ResultsError
+    from arena.matches.results import ResultsDB, ResultsError
 
     try:
         return ResultsDB(path, readonly=readonly)
@@ -105,10 +105,10 @@ def _print_ratings(ratings, args, db_path: Path | None = None) -> None:
 
 
 def cmd_arena(args) -> int:
-    from arena.match import DEFAULT_OPENING_PLIES, MatchSettings
-    from arena.players import parse_player
-    from arena.report import ratings_from_db, write_reports
-    from arena.tournament import (Tournament, gauntlet_pairings, round_robin_pairings,
+    from arena.matches.match import DEFAULT_OPENING_PLIES, MatchSettings
+    from arena.matches.players import parse_player
+    from arena.matches.report import ratings_from_db, write_reports
+    from arena.matches.tournament import (Tournament, gauntlet_pairings, round_robin_pairings,
                                   run_checkpoint_specs)
     from checkpoints import read_metadata
 
@@ -161,7 +161,7 @@ def _check_writable(db_path: Path) -> None:
 
 
 def _run_specs(run: Path, args):
-    from arena.tournament import run_checkpoint_specs
+    from arena.matches.tournament import run_checkpoint_specs
     from checkpoints import list_checkpoints, read_metadata
 
     if not run.is_dir():
@@ -175,7 +175,7 @@ def _run_specs(run: Path, args):
 
 
 def _write_csv(path: str, ratings, db_path: Path | None) -> None:
-    from arena.report import csv_text
+    from arena.matches.report import csv_text
     from checkpoints.files import atomic_write_bytes
 
     players = []
@@ -187,14 +187,14 @@ def _write_csv(path: str, ratings, db_path: Path | None) -> None:
 
 
 def cmd_elo(args) -> int:
-    from arena.elo import rate
-    from arena.report import ratings_from_db
+    from arena.matches.elo import rate
+    from arena.matches.report import ratings_from_db
 
     rating = _rating_kwargs(args)
     if args.pgn is not None:
         if args.run is not None:
             raise ValueError("give RUN_DIR or --pgn FILE, not both")
-        from arena.records import pgn_results
+        from arena.matches.records import pgn_results
         text = Path(args.pgn).read_text(encoding="utf-8-sig", errors="replace")
         results, problems, unfinished = pgn_results(text)
         for problem in problems:
@@ -224,7 +224,7 @@ def cmd_elo(args) -> int:
         summary = db.summary()
         written = []
         if path.is_dir():  # refresh the run's report with these rating options
-            from arena.report import write_reports
+            from arena.matches.report import write_reports
             written = write_reports(path, ratings, db.players(game), f"{game}: {path.name}")
     _print_ratings(ratings, args, db_path)
     wrote = f"; wrote {', '.join(map(str, written))}" if written else ""

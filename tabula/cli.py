@@ -41,10 +41,10 @@ BENCH_MODULES = {
     "memory": "selfplay.bench_memory",
     "learning": "selfplay.bench_learning",
     "backends": "selfplay.bench_backends",
-    "arena": "arena.bench",
-    "gtp": "arena.bench_gtp",
+    "arena": "arena.matches.bench",
+    "gtp": "arena.protocols.bench_gtp",
     "perft": "games.bench_chess",
-    "uci": "arena.bench_uci",
+    "uci": "arena.protocols.bench_uci",
 }
 DEFAULT_TRAIN_GAME = "tictactoe"
 DEFAULT_ANALYZE_GAME = "connect4"
@@ -257,7 +257,7 @@ def _cmd_play(args) -> int:
     watch_flags = ("agent", "episodes", "max_steps", "gif", "no_gif", "json", "noise",
                    "no_progress")
     if game.info.kind == "environment":
-        from arena.watch import WatchConfig, run_watch
+        from arena.protocols.watch import WatchConfig, run_watch
 
         if args.engine_first:
             raise ValueError(f"--engine-first: {game.info.name} has no turns to give")
@@ -315,7 +315,7 @@ def _evaluate(args, checkpoint: str | None) -> tuple[list[str], bool | None]:
 
 def _eval_run(args) -> int:
     """Evaluates a run's checkpoints in order; reports the first perfect one (minimax)."""
-    from arena.progress import run_checkpoints
+    from arena.matches.progress import run_checkpoints
 
     first_perfect = None
     for ckpt in run_checkpoints(args.run, args.every):
@@ -492,7 +492,7 @@ def _user_errors() -> tuple[type, ...]:
     checkpoint_format = sys.modules.get("checkpoints.format")
     if checkpoint_format is not None:
         errors.append(checkpoint_format.CheckpointError)
-    results = sys.modules.get("arena.results")
+    results = sys.modules.get("arena.matches.results")
     if results is not None:
         errors.append(results.ResultsError)
     return tuple(errors)

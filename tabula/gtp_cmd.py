@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_gtp(args) -> int:
-    from arena.gtp import GtpEngine, GtpOptions, run_gtp
+    from arena.protocols.gtp import GtpEngine, GtpOptions, run_gtp
 
     player, resize = _player(args)
     options = GtpOptions(resign_threshold=args.resign_threshold,
@@ -78,7 +78,7 @@ def _player(args):
     if args.uniform and checkpoint is not None:
         raise ValueError("--uniform plays without a network; leave out --checkpoint")
     if checkpoint is None and not args.uniform:
-        from arena.players import shipped_checkpoint
+        from arena.matches.players import shipped_checkpoint
 
         shipped = shipped_checkpoint(args.game or DEFAULT_GTP_GAME)
         checkpoint = shipped if shipped.exists() else None

@@ -3,7 +3,7 @@
     tabula uci [--checkpoint PATH] [--nodes N] [--threads N] [--minibatch-size N]
                [--show-wdl] [--move-overhead MS]
 
-The flags are the engine's UCI options (arena.uci_options.OPTIONS: each is
+The flags are the engine's UCI options (arena.protocols.uci_options.OPTIONS: each is
 declared once there and feeds both these flags and `setoption`). Without a
 checkpoint the engine searches with a uniform evaluator (no network: for
 tests).
@@ -16,7 +16,7 @@ import argparse
 
 def _flag_type(option):
     """argparse type of one option: its own parser, errors as argparse errors."""
-    from arena.uci_options import UciError
+    from arena.protocols.uci_options import UciError
 
     def parse(text: str):
         try:
@@ -30,7 +30,7 @@ def _flag_type(option):
 
 def add_parser(sub) -> None:
     """Registers `uci` on the CLI's subparsers."""
-    from arena.uci_options import OPTIONS
+    from arena.protocols.uci_options import OPTIONS
 
     p = sub.add_parser("uci", help="UCI engine for chess on stdin/stdout")
     for option in OPTIONS:
@@ -48,8 +48,8 @@ def add_parser(sub) -> None:
 
 
 def cmd_uci(args) -> int:
-    from arena.uci import GAME, UciEngine, run_uci
-    from arena.uci_options import OPTIONS
+    from arena.protocols.uci import GAME, UciEngine, run_uci
+    from arena.protocols.uci_options import OPTIONS
     from games import get_game
 
     game = get_game(GAME)

@@ -89,7 +89,7 @@ def test_analyze_answers_every_query_in_order(tabula, tiny_checkpoints):
 def test_analyze_batch_reaches_the_search(tabula, tiny_checkpoints):
     """--batch N (default 16): a lone query is searched with interactive_leaves(N, 1 tree,
     sims) leaves per step, the same answer as that search in-process, within its sims."""
-    from arena.analysis import AnalysisEngine
+    from arena.protocols.analysis import AnalysisEngine
     from engine.player import Player
 
     path = tiny_checkpoints["connect4"]
@@ -224,9 +224,9 @@ def test_eval_wrong_game_for_baseline(tiny_checkpoints, capsys):
 
 
 def test_missing_shipped_model_says_how_to_get_one(monkeypatch, tmp_path, capsys):
-    import arena.players
+    import arena.matches.players
 
-    monkeypatch.setattr(arena.players, "shipped_checkpoint",
+    monkeypatch.setattr(arena.matches.players, "shipped_checkpoint",
                         lambda name: tmp_path / f"{name}.safetensors")
     assert cli.main(["play", "--game", "tictactoe"]) == 2
     err = capsys.readouterr().err

@@ -84,7 +84,7 @@ def test_every_package_states_its_public_names_and_each_resolves():
 
 # Checks of a file's kind: a loader refusing another family's checkpoint, the Atari
 # watcher needing a MuZero one. Not branches between the algorithms.
-_ALGO_CHECKS = {"engine/loading.py", "arena/watch.py"}
+_ALGO_CHECKS = {"engine/loading.py", "arena/protocols/watch.py"}
 
 
 def test_no_algorithm_branches_outside_the_algorithm_objects():

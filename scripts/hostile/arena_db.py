@@ -24,7 +24,7 @@ def _insert(table: str, values: dict[str, str], change: dict[str, str]) -> str:
 
 def build_arena_db(build: Path) -> bytes:
     """An arena database with three players and four games (WAL, as the arena writes it)."""
-    from arena.results import ResultsDB
+    from arena.matches.results import ResultsDB
 
     path = build / "arena.sqlite"
     with ResultsDB(path) as db:
@@ -39,7 +39,7 @@ def build_arena_db(build: Path) -> bytes:
 
 def arena_db_cases(build: Path, valid: bytes) -> list[Case]:
     """Foreign, newer, truncated and ill-typed databases."""
-    from arena.results import _SCHEMA
+    from arena.matches.results import _SCHEMA
 
     page = struct.unpack(">H", valid[16:18])[0]
     ours = list(_SCHEMA)
@@ -96,7 +96,7 @@ def _db_fingerprint(value) -> Any:
 def load_arena_db(readonly: bool) -> Callable[[Path], Any]:
     """What `tabula elo` (read-only) or `tabula arena` (read-write) reads from a database."""
     def load(path: Path):
-        from arena.results import ResultsDB
+        from arena.matches.results import ResultsDB
 
         with ResultsDB(path, readonly=readonly) as db:
             return (repr(db.players()), repr(db.games()), repr(db.outcomes()),

@@ -19,7 +19,7 @@ from .text import (GUARD_RUN, VALID_PGN, VALID_SGF, VALID_TOML, CliError, GtpRef
 
 def build_loaders(build: Path, only: str | None = None) -> list[Loader]:
     """Every loader with its valid file, context and crafted corpus (built in `build`)."""
-    from arena.results import ResultsError
+    from arena.matches.results import ResultsError
     from checkpoints import CheckpointError, read_metadata
     from engine.loading import load_muzero_network, load_network
     from selfplay.run import RunError

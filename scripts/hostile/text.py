@@ -108,7 +108,7 @@ def load_elo(path: Path) -> str:
 
 def load_sgf_gtp(path: Path) -> tuple:
     """`loadsgf FILE` to a fresh GTP engine; refusals must leave the position unchanged."""
-    from arena.gtp import GtpEngine
+    from arena.protocols.gtp import GtpEngine
     from tabula.gtp_cmd import _player
 
     class Args:

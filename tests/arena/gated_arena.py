@@ -31,7 +31,7 @@ def allowed(gate: Path) -> int:
 
 
 def gate_writes(gate: Path) -> None:
-    from arena.results import ResultsDB
+    from arena.matches.results import ResultsDB
 
     store = ResultsDB.add_game
     stored = 0

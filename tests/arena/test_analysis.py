@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from arena.analysis import AnalysisEngine, run_analysis
+from arena.protocols.analysis import AnalysisEngine, run_analysis
 from games import get_game
 from tests.arena.fakes import BrokenPlayer, ScriptedPlayer
 

@@ -10,7 +10,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from arena.elo import EloError, rate
+from arena.matches.elo import EloError, rate
 
 Z95 = 1.959963984540054  # NormalDist().inv_cdf(0.975)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arena.external import CLOSE_GRACE, ExternalPlayer, Forfeit
+from arena.matches.external import CLOSE_GRACE, ExternalPlayer, Forfeit
 from games import get_game
 
 ENGINES = Path(__file__).parent / "engines"
@@ -167,7 +167,7 @@ def test_close_kills_an_engine_that_ignores_quit_and_is_idempotent():
 def test_close_quits_politely(protocol, monkeypatch):
     # A grace long enough for a Python engine to exit with both cores busy: what is tested
     # is that quit is sent and obeyed (a kill after the grace would show as -9).
-    monkeypatch.setattr("arena.external.CLOSE_GRACE", 60.0)
+    monkeypatch.setattr("arena.matches.external.CLOSE_GRACE", 60.0)
     player = fake(protocol, "tictactoe", "good")
     player.select([position("tictactoe")])
     proc = player._engine.proc

@@ -109,7 +109,7 @@ def test_user_errors_exit_2(tabula):
 
 
 def test_without_a_checkpoint_the_shipped_model_plays(tabula):
-    from arena.players import shipped_checkpoint
+    from arena.matches.players import shipped_checkpoint
 
     commands = "\n".join(["boardsize 13", "boardsize 9", "genmove b", "play w C3",
                           "genmove b", "genmove w", "quit"]) + "\n"
@@ -227,7 +227,7 @@ def test_batch_option_keeps_the_simulations(batch):
     """--batch (default 16 positions per network call) gathers several leaves of the
     tree per step, never more simulations: lz-analyze's first search (FIRST_SIMS) shows
     exactly that many root visits, and genmove plays a legal move."""
-    from arena.gtp_stream import FIRST_SIMS
+    from arena.protocols.gtp_stream import FIRST_SIMS
 
     gtp = GtpProcess("--sims", "64", *(("--batch", batch) if batch else ()))
     try:
@@ -256,7 +256,7 @@ def test_batch_must_be_positive(tabula):
 # In-process: parsing, replay, clocks, robustness ---------------------------------
 
 def test_parse_line_and_response():
-    from arena.gtp import parse_line, response
+    from arena.protocols.gtp import parse_line, response
 
     assert parse_line("  # only a comment") is None
     assert parse_line("\t\r\n") is None
@@ -270,7 +270,7 @@ def test_parse_line_and_response():
 
 @pytest.fixture(scope="module")
 def uniform_engine():
-    from arena.gtp import GtpEngine
+    from arena.protocols.gtp import GtpEngine
     from tabula.gtp_cmd import _player
 
     class Args:
@@ -320,7 +320,7 @@ def test_move_limit_and_ko_after_two_passes(uniform_engine):
 
 def test_handle_never_raises(uniform_engine, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # printsgf FILE writes here
-    from arena.gtp import GtpOptions
+    from arena.protocols.gtp import GtpOptions
 
     engine = uniform_engine(options=GtpOptions(max_sims=16))  # clocks may not slow it down
     words = ["", "b", "w", "B", "white", "D4", "pass", "resign", "A1", "J9", "T19", "I5",
@@ -336,7 +336,7 @@ def test_handle_never_raises(uniform_engine, tmp_path, monkeypatch):
 
 
 def test_clock_budgets():
-    from arena.gtp_time import Clock, SimsRate, plan
+    from arena.protocols.gtp_time import Clock, SimsRate, plan
 
     clock = Clock()
     assert clock.budget(0, 30) is None
@@ -361,8 +361,8 @@ def test_clock_budgets():
 
 
 def test_time_per_move_sets_the_simulations(uniform_engine):
-    from arena.gtp import GtpOptions
-    from arena.gtp_time import plan
+    from arena.protocols.gtp import GtpOptions
+    from arena.protocols.gtp_time import plan
 
     session = uniform_engine(options=GtpOptions(time_per_move=2.0, max_sims=500)).session
     session.rate.rate = 100.0
@@ -374,7 +374,7 @@ def test_time_per_move_sets_the_simulations(uniform_engine):
 
 
 def test_resigns_only_when_lost_and_late(uniform_engine):
-    from arena.gtp import GtpOptions
+    from arena.protocols.gtp import GtpOptions
 
     session = uniform_engine(options=GtpOptions(resign_threshold=0.9)).session
     assert not session.should_resign(-0.99)  # too early
@@ -401,9 +401,9 @@ def test_match_against_gnugo():
     """Two games on 9x9 through GTP both ways: no forfeits, and GNU Go scores the end
     the same. --capture-all-dead makes GNU Go remove dead stones before it passes, so
     that Tromp-Taylor area and Chinese counting see the same board."""
-    from arena.external import ExternalPlayer
-    from arena.gtp import score_text
-    from arena.match import MatchSettings, play_games
+    from arena.matches.external import ExternalPlayer
+    from arena.protocols.gtp import score_text
+    from arena.matches.match import MatchSettings, play_games
 
     game = go9()
     ours = ExternalPlayer("gtp", [sys.executable, "-m", "tabula", "gtp", "--uniform", "--sims", "8"],

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arena.external import Forfeit
-from arena.match import GameResult, MatchSettings, opening, play_games, run_match
-from arena.players import PlayerSpec
+from arena.matches.external import Forfeit
+from arena.matches.match import GameResult, MatchSettings, opening, play_games, run_match
+from arena.matches.players import PlayerSpec
 from games import get_game
 
 
@@ -107,7 +107,7 @@ def test_two_processes_play_the_same_games_as_one():
 
 
 def test_a_worker_that_cannot_build_its_player_reports_why(tmp_path):
-    from arena.players import PlayerSpecError
+    from arena.matches.players import PlayerSpecError
 
     missing = PlayerSpec("ghost", "checkpoint", str(tmp_path / "none.safetensors"))
     with pytest.raises(PlayerSpecError):

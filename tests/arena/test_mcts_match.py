@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from arena.mcts_match import MatchResult, make_bot, play_match
-from arena.players import LowestActionPlayer
+from arena.matches.baselines import make_bot
+from arena.matches.mcts_match import MatchResult, play_match
+from arena.matches.players import LowestActionPlayer
 from games import get_game
 
 

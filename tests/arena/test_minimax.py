@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from arena.minimax import Solver, check_perfect
-from arena.players import LowestActionPlayer
+from arena.exact.minimax import Solver, check_perfect
+from arena.matches.players import LowestActionPlayer
 from games import get_game
 from tests.arena.fakes import ScriptedPlayer
 

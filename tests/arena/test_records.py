@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arena.records import (PgnProblem, format_move_list, format_pgn, format_sgf, gtp_to_sgf,
+from arena.matches.records import (PgnProblem, format_move_list, format_pgn, format_sgf, gtp_to_sgf,
                            pgn_results, read_pgn)
 
 # Seven games; 3 lacks Black, 5 has a bad result, 6 is unfinished. CRLF is added below.

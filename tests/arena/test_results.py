@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.results import (DEFAULT_NAME, SCHEMA_VERSION, GameRow, PlayerRow, ResultsDB,
+from arena.matches.results import (DEFAULT_NAME, SCHEMA_VERSION, GameRow, PlayerRow, ResultsDB,
                            ResultsError)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 # `match` one transaction each (forever if count < 0), printing each committed index.
 WRITER = """
 import sys
-from arena.results import ResultsDB
+from arena.matches.results import ResultsDB
 path, match, start, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 with ResultsDB(path) as db:
     db.add_player("a", "random", "tictactoe")

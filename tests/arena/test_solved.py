@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arena.solved import evaluate_solved, keeps_value, load_positions
+from arena.exact.solved import evaluate_solved, keeps_value, load_positions
 from games import get_game
 from tests.arena.fakes import ScriptedPlayer
 

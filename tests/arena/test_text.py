@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from arena.text import TextSession, run_text
+from arena.protocols.text import TextSession, run_text
 from games import get_game
 from tests.arena.fakes import BrokenPlayer, ScriptedPlayer
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from arena.gating import expected_score, sprt_bounds, sprt_llr
-from arena.match import MatchSettings
-from arena.players import PlayerSpec, PlayerSpecError, parse_player
-from arena.results import ResultsDB
-from arena.tournament import (Tournament, gauntlet_pairings, match_key,
+from arena.matches.gating import expected_score, sprt_bounds, sprt_llr
+from arena.matches.match import MatchSettings
+from arena.matches.players import PlayerSpec, PlayerSpecError, parse_player
+from arena.matches.results import ResultsDB
+from arena.matches.tournament import (Tournament, gauntlet_pairings, match_key,
                               round_robin_pairings)
 from tests.conftest import REPO, make_checkpoint
 from tests.guards import hang_guard

@@ -367,7 +367,7 @@ def test_python_chess_sees_the_options(client):
 # In-process: options, time, scores, robustness ------------------------------------
 
 def test_options_feed_the_cli_and_setoption():
-    from arena.uci_options import OPTIONS, UciError, find_option
+    from arena.protocols.uci_options import OPTIONS, UciError, find_option
     from tabula.cli import build_parser
 
     parser = build_parser()
@@ -385,9 +385,9 @@ def test_options_feed_the_cli_and_setoption():
 
 
 def test_minibatch_size_is_the_players_batch():
-    from arena.gtp_time import SimsRate
-    from arena.uci_options import defaults, make_player
-    from arena.uci_search import SearchJob, SearchPlan
+    from arena.protocols.gtp_time import SimsRate
+    from arena.protocols.uci_options import defaults, make_player
+    from arena.protocols.uci_search import SearchJob, SearchPlan
     from engine.interactive import INTERACTIVE_BATCH
     from tabula.cli import build_parser
 
@@ -404,7 +404,7 @@ def test_minibatch_size_is_the_players_batch():
 
 
 def test_time_plans():
-    from arena.uci_search import GoLimits, clock_seconds, max_sims, parse_go, plan_search
+    from arena.protocols.uci_search import GoLimits, clock_seconds, max_sims, parse_go, plan_search
 
     assert clock_seconds(GoLimits(movetime=500), True, 100) == pytest.approx(0.4)
     assert clock_seconds(GoLimits(wtime=60000, winc=1000), True, 100) == pytest.approx(
@@ -430,7 +430,7 @@ def test_time_plans():
 
 
 def test_score_mappings():
-    from arena.uci_search import MAX_CP, centipawns, depth_of, wdl
+    from arena.protocols.uci_search import MAX_CP, centipawns, depth_of, wdl
 
     assert centipawns(0.0) == 0 and centipawns(1.0) == MAX_CP and centipawns(-2) == -MAX_CP
     assert centipawns(0.5) == round(111.714640912 * math.tan(1.5620688421 * 0.5)) == 111
@@ -443,7 +443,7 @@ def test_score_mappings():
 
 def test_handle_never_raises():
     """Random lines through an in-process engine: answers are UCI lines or info strings."""
-    from arena.uci import UciEngine
+    from arena.protocols.uci import UciEngine
 
     emitted: list[str] = []
     engine = UciEngine(chess_game(), emitted.append, {"Nodes": 2})
@@ -474,9 +474,9 @@ def test_handle_never_raises():
 
 @pytest.mark.skipif(STOCKFISH is None, reason="stockfish is not installed")
 def test_game_against_stockfish():
-    """One game from the start through arena.match: every move legal, no protocol error."""
-    from arena.external import ExternalPlayer
-    from arena.match import MatchSettings, play_games
+    """One game from the start through arena.matches.match: every move legal, no protocol error."""
+    from arena.matches.external import ExternalPlayer
+    from arena.matches.match import MatchSettings, play_games
 
     game = chess_game()
     ours = ExternalPlayer("uci", COMMAND, game, name="tabula", cwd=REPO, timeout=STARTUP)

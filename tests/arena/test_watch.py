@@ -1,4 +1,4 @@
-"""`tabula play` on Atari (arena/watch.py): the real command on the Breakout ROM.
+"""`tabula play` on Atari (arena/protocols/watch.py): the real command on the Breakout ROM.
 
 Every CLI case is a subprocess run in its own empty directory, so the default
 GIF path and "no file written" can be checked. Runs are module fixtures,
@@ -23,7 +23,8 @@ from tests.extras import need  # noqa: I001
 need("ale_py")
 from PIL import Image  # noqa: E402
 
-from arena.watch import GIF_FRAME_MS, Episode, GifRecorder, mean_ci95, summary_line  # noqa: E402
+from arena.protocols.watch import (GIF_FRAME_MS, Episode, GifRecorder,  # noqa: E402
+                                   mean_ci95, summary_line)
 from tests.conftest import REPO, make_checkpoint  # noqa: E402
 
 GAME = "atari/Breakout"

@@ -206,7 +206,7 @@ class AnalysisTarget(Target):
         return st.data()
 
     def open(self, workdir: Path) -> None:
-        from arena.analysis import MAX_LINE_BYTES, AnalysisEngine
+        from arena.protocols.analysis import MAX_LINE_BYTES, AnalysisEngine
 
         player = make_player(self.game_name, workdir)
         self.game = player.game
@@ -290,7 +290,7 @@ class ProcessReport:
 def run_process(game_name: str, checkpoint: Path, count: int, seed: int, cwd: Path,
                 timeout: float = 1800) -> ProcessReport:
     """Feeds `count` fuzzed lines to one `tabula analyze` process and checks every answer."""
-    from arena.analysis import MAX_LINE_BYTES
+    from arena.protocols.analysis import MAX_LINE_BYTES
     from games import get_game
     from tests.conftest import REPO
 

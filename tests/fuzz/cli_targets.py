@@ -146,9 +146,9 @@ class CliTarget(Target):
     def session(self):
         """The long-running parts of the commands replaced (what they are given is parsed)."""
         import arena
-        import arena.gtp
-        import arena.uci
-        import arena.watch
+        import arena.protocols.gtp
+        import arena.protocols.uci
+        import arena.protocols.watch
         import selfplay.loop
         from tabula import arena_cmd, cli
 
@@ -156,10 +156,10 @@ class CliTarget(Target):
                    mock.patch.object(selfplay.loop, "train", _stub_summary),
                    mock.patch.object(arena, "run_text", lambda *a, **k: 0, create=True),
                    mock.patch.object(arena, "run_analysis", lambda *a, **k: 0, create=True),
-                   mock.patch.object(arena.watch, "run_watch", lambda *a, **k: 0),
-                   mock.patch.object(arena.gtp, "run_gtp", lambda *a, **k: 0),
-                   mock.patch.object(arena.uci, "run_uci", lambda *a, **k: 0),
-                   mock.patch.object(arena.uci.UciEngine, "warm_up", lambda self: None),
+                   mock.patch.object(arena.protocols.watch, "run_watch", lambda *a, **k: 0),
+                   mock.patch.object(arena.protocols.gtp, "run_gtp", lambda *a, **k: 0),
+                   mock.patch.object(arena.protocols.uci, "run_uci", lambda *a, **k: 0),
+                   mock.patch.object(arena.protocols.uci.UciEngine, "warm_up", lambda self: None),
                    mock.patch.object(cli, "_eval_minimax", lambda *a: (["stub"], False)),
                    mock.patch.object(cli, "_eval_solved", lambda *a: ["stub"]),
                    mock.patch.object(cli, "_eval_mcts", lambda *a: "stub"),

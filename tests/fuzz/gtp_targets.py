@@ -34,7 +34,7 @@ class GtpTarget(Target):
     inputs_strategy = staticmethod(lambda: S.sessions(S.gtp_corpus(), S.GTP_WORDS))
 
     def open(self, workdir: Path) -> None:
-        from arena.gtp import GtpOptions
+        from arena.protocols.gtp import GtpOptions
         from tabula.gtp_cmd import _player
 
         for name in S.SGF_FILES:
@@ -45,7 +45,7 @@ class GtpTarget(Target):
         self.options = GtpOptions(max_sims=16)  # the clock cannot make a search slow
 
     def engine(self):
-        from arena.gtp import GtpEngine
+        from arena.protocols.gtp import GtpEngine
 
         return GtpEngine(self.player, self.options, self.resize)
 
@@ -75,7 +75,7 @@ class GtpSgfTarget(GtpTarget):
 
 def gtp_line(engine, line: str, context=None) -> str:
     """Feeds one line to a GtpEngine and checks the answer (properties: tests/fuzz/targets.py)."""
-    from arena.gtp import parse_line
+    from arena.protocols.gtp import parse_line
 
     given = line if context is None else (context, line)
     parsed = parse_line(line)

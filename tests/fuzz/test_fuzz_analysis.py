@@ -43,7 +43,7 @@ def test_one_process_answers_every_hostile_line(game, tmp_path):
 
 @pytest.fixture(scope="module")
 def engine():
-    from arena.analysis import AnalysisEngine
+    from arena.protocols.analysis import AnalysisEngine
     from games import get_game
     from tests.arena.fakes import ScriptedPlayer
 
@@ -74,7 +74,7 @@ def test_an_unacceptable_id_is_not_echoed(engine, qid):
 
 
 def test_bounds_on_moves_sims_and_line_length(engine):
-    from arena.analysis import MAX_LINE_BYTES, MAX_MOVES, max_sims
+    from arena.protocols.analysis import MAX_LINE_BYTES, MAX_MOVES, max_sims
 
     answer = _one(engine, '{"id": 1, "moves": [' + ", ".join(["3"] * (MAX_MOVES + 1)) + "]}")
     assert answer == {"id": 1,
@@ -92,7 +92,7 @@ def test_bounds_on_moves_sims_and_line_length(engine):
 def test_the_stdio_loop_survives_bad_bytes_and_an_overlong_line(engine):
     """Text-mode reading died on bad UTF-8 in the reader thread: the loop then waited
     for ever. A line over MAX_LINE_BYTES is skipped to its end and answered."""
-    from arena.analysis import MAX_LINE_BYTES, run_analysis
+    from arena.protocols.analysis import MAX_LINE_BYTES, run_analysis
 
     data = (b'{"id": 1, "moves": ["\xff"]}\n' + b'{"id": 2, "moves": [3]}'
             + b" " * MAX_LINE_BYTES + b"\n\n  \n" + b'{"id": 3, "moves": []}\n')

@@ -53,7 +53,7 @@ def test_one_process_survives_hundreds_of_mutated_lines(tmp_path):
     lives on, answers `name` and quits cleanly with its input still open (it used to
     abort there: 'Fatal Python error: _enter_buffered_busy: could not acquire lock for
     <stdin>', status -6, as its reader thread held sys.stdin's lock)."""
-    from arena.gtp import ANALYSIS_COMMANDS, parse_line
+    from arena.protocols.gtp import ANALYSIS_COMMANDS, parse_line
 
     for name in S.SGF_FILES:
         shutil.copy(S.DATA / "gtp" / name, tmp_path / name)
@@ -99,8 +99,8 @@ def test_one_process_survives_hundreds_of_mutated_lines(tmp_path):
 def test_a_huge_analysis_interval_does_not_stop_the_engine(gtp):
     """'lz-analyze b 1e308' waited 1e306 s for the next line: queue.get overflowed and the
     stdio loop died. The interval is now capped at MAX_INTERVAL."""
-    from arena.gtp import run_gtp
-    from arena.gtp_stream import MAX_INTERVAL, parse_analysis_args
+    from arena.protocols.gtp import run_gtp
+    from arena.protocols.gtp_stream import MAX_INTERVAL, parse_analysis_args
 
     assert parse_analysis_args(["1e308"], 0, {"b": 0}) == (0, MAX_INTERVAL)
     assert parse_analysis_args(["interval", "1e300"], 0, {"b": 0}) == (0, MAX_INTERVAL)
@@ -180,7 +180,7 @@ def test_place_free_handicap_of_many_stones_answers_at_once(gtp, n, answer):
 
 
 def test_responses_are_printable_ascii():
-    from arena.gtp import response
+    from arena.protocols.gtp import response
 
     assert response("4", False, "bad GM[\x00\x1b1]\r\tx") == "?4 bad GM[1] x\n\n"
     assert response("", True, "\nA\u00e9\n\nB\x7f\n") == "=\nA?\nB\n\n"

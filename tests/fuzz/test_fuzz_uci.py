@@ -28,7 +28,7 @@ def test_handle_answers_every_line_with_uci(uci, lines):
 
 
 def test_command_table_is_the_engines(uci):
-    from arena.uci import UciEngine
+    from arena.protocols.uci import UciEngine
     from tests.fuzz.uci_targets import UCI_COMMANDS
 
     assert set(UciEngine(uci.game).commands) == set(UCI_COMMANDS)
@@ -38,7 +38,7 @@ def test_one_process_survives_hundreds_of_mutated_lines(uci, tmp_path):
     """Each mutated line is followed by `stop` and `isready`: everything before `readyok`
     is the line's output, all UCI lines; a search ends with one legal bestmove (legal in
     the position an in-process engine reaches from the same lines). Then a real move."""
-    from arena.uci import UciEngine
+    from arena.protocols.uci import UciEngine
 
     shadow = UciEngine(uci.game)  # follows the positions the process is given
     lines = [tame_uci(line.replace("\n", " ")) for line in
@@ -86,7 +86,7 @@ def test_every_go_gets_one_bestmove_when_searches_overlap(tmp_path):
 
 @pytest.fixture
 def engine(uci):
-    from arena.uci import UciEngine
+    from arena.protocols.uci import UciEngine
 
     emitted: list[str] = []
     engine = UciEngine(uci.game, emitted.append, {"Nodes": 2})
@@ -154,7 +154,7 @@ def test_info_strings_stay_one_line_for_every_client(engine, separator):
 def test_a_timed_search_past_its_deadline_ends(uci):
     """Found by the overlapping-go session: with Nodes below 16 the speed is never
     measured, and a search abandoned for lateness was started again, for ever."""
-    from arena.uci import UciEngine
+    from arena.protocols.uci import UciEngine
 
     emitted: list[str] = []
     engine = UciEngine(uci.game, emitted.append, {"Nodes": 4, "MoveOverhead": 0})

@@ -1,4 +1,4 @@
-"""Every front end reads bounded lines: a line over arena.lines.MAX_LINE_BYTES (here 3 MiB
+"""Every front end reads bounded lines: a line over arena.protocols.lines.MAX_LINE_BYTES (here 3 MiB
 without a newline, then one) is answered as an error and dropped, and the next command is
 answered as usual. Unbounded, a client could make an engine hold gigabytes."""
 
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from arena.lines import MAX_LINE_BYTES, LineTooLong, read_line
+from arena.protocols.lines import MAX_LINE_BYTES, LineTooLong, read_line
 from tests.fuzz.processes import EngineProcess
 
 HUGE = b"x" * (3 * MAX_LINE_BYTES)

@@ -36,7 +36,7 @@ class TextTarget(Target):
         self.games = {name: get_game(name) for name in TEXT_GAMES}
 
     def new_session(self, name: str, engine_first: bool):
-        from arena.text import TextSession
+        from arena.protocols.text import TextSession
         from tests.arena.fakes import ScriptedPlayer
 
         session = TextSession(self.games[name], ScriptedPlayer(), engine_first)

@@ -53,7 +53,7 @@ waits for a search with limits to finish."""
 def tame_uci(line: str) -> str:
     """`line`, with a deep `go perft N` (slow, not wrong) asking for depth 3 instead, and
     a big `go nodes`/`go depth` for TAME_NODES simulations."""
-    from arena.uci import MAX_PERFT_DEPTH
+    from arena.protocols.uci import MAX_PERFT_DEPTH
 
     command, args = uci_command(line)
     if (command == "go" and args[:1] == ["perft"] and len(args) == 2 and args[1].isascii()
@@ -142,7 +142,7 @@ def uci_sessions():
 def searching_go(command: str | None, args: list[str]) -> bool:
     """Whether the line is a `go` that must be answered by one bestmove: every go but a
     perft of depth 1..MAX_PERFT_DEPTH (which prints perft lines instead)."""
-    from arena.uci import MAX_PERFT_DEPTH
+    from arena.protocols.uci import MAX_PERFT_DEPTH
 
     if command != "go":
         return False
@@ -182,7 +182,7 @@ class UciTarget(Target):
         self.game = get_game("chess")
 
     def check(self, session: list[tuple[str, bool]]) -> None:
-        from arena.uci import UciEngine
+        from arena.protocols.uci import UciEngine
 
         out = Bestmoves()
         engine = UciEngine(self.game, out, {"Nodes": 2})

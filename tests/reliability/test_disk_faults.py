@@ -371,7 +371,7 @@ def _stored_games(db_path: Path) -> list:
     """Every stored game, read through the results API (the database must open)."""
     import sqlite3
 
-    from arena.results import ResultsDB
+    from arena.matches.results import ResultsDB
 
     with ResultsDB(db_path, readonly=True) as db:
         games = db.games()

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from arena.solved import load_positions
+from arena.exact.solved import load_positions
 from checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from engine.player import Player
 from selfplay import config as cfg

@@ -17,8 +17,8 @@ import zlib
 import msgpack
 import pytest
 
-from arena.records import pgn_results
-from arena.results import ResultsDB, ResultsError
+from arena.matches.records import pgn_results
+from arena.matches.results import ResultsDB, ResultsError
 from checkpoints import CheckpointError, load_checkpoint, read_metadata
 from engine.loading import load_network
 from games.sgf import SgfError, read_sgf

@@ -29,7 +29,7 @@ def test_go_self_play_games_are_written_as_sgf(tmp_path):
 def test_chess_games_are_written_as_a_pgn_collection():
     import numpy as np
 
-    from arena.records import read_pgn
+    from arena.matches.records import read_pgn
     from games import get_game
     from selfplay.records import GameRecord, game_texts
 

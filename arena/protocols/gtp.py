@@ -10,8 +10,8 @@ undo', 'unacceptable size', 'board not empty', 'invalid number of stones',
 'bad vertex list', 'cannot load file'; a bad colour or vertex answers
 'invalid color' / 'invalid coordinates'.
 
-The game record, replay rules and the engine's moves are in arena.gtp_game;
-time management in arena.gtp_time; analysis and the loop in arena.gtp_stream.
+The game record, replay rules and the engine's moves are in arena.protocols.gtp_game;
+time management in arena.protocols.gtp_time; analysis and the loop in arena.protocols.gtp_stream.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from arena.gtp_game import COLOURS, GoSession, GtpError, GtpOptions, one_line
-from arena.gtp_stream import AnalysisStream, analysis_stream, parse_analysis_args, run_gtp
+from arena.protocols.gtp_game import COLOURS, GoSession, GtpError, GtpOptions, one_line
+from arena.protocols.gtp_stream import AnalysisStream, analysis_stream, parse_analysis_args, run_gtp
 from games.sgf import GTP_COLUMNS
 
 PROTOCOL_VERSION = "2"
@@ -128,7 +128,7 @@ class GtpEngine:
       resize: (size, komi) -> Player for `boardsize`; None fixes the board size
         (a network knows one size).
     Attributes:
-      session: the game and the engine's moves (arena.gtp_game.GoSession).
+      session: the game and the engine's moves (arena.protocols.gtp_game.GoSession).
       done: True after `quit`; the stdio loop stops then.
     """
 

@@ -127,7 +127,7 @@ def _line(name: str, rates: list[int], latencies: list[float], answers: list[flo
 def main(argv: list[str] | None = None) -> int:
     """Prints nps and stop latency for tabula uci and the reference engine, and, with a
     checkpoint, the nps over the network alone (engine.bench_inference.NetworkAlone)."""
-    from arena.external import engine_argv
+    from arena.matches.external import engine_argv
 
     p = argparse.ArgumentParser(prog="tabula bench uci", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", metavar="PATH",

@@ -1,17 +1,28 @@
-"""Players for the front-ends and matches: checkpoints (shipped or trained) behind `Player`.
+"""Players for the front ends and matches: finding checkpoints, PlayerSpecs, the arena player.
 
-Every front-end gets its engine here, so the rules for finding a checkpoint
+Every front end gets its engine here, so the rules for finding a checkpoint
 (an explicit path, else the model shipped with the `checkpoints` package)
 and the messages when there is none live in one place.
+
+There are two levels of player. A searching player (engine.player.Player, or
+a stand-in such as LowestActionPlayer) has `analyze(states) -> [Analysis]`:
+the move with its policy, value and principal variation, which the protocol
+front ends (arena.protocols) and the exact checkers (arena.exact) need. A
+match needs only moves: it plays `ArenaPlayer`s, the one interface of the
+match loop (arena.matches.match), which checkpoints, baselines and external
+engines all have. `SearchPlayer` is the one adapter from the first to the
+second.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
+
+from arena.matches.baselines import RandomPlayer, RolloutMCTSPlayer, make_bot
 
 
 def shipped_checkpoint(game_name: str) -> Path:
@@ -114,11 +125,33 @@ class _FakeAnalysis:
 
 # --------------------------------------------------------------------------
 # Arena players: one interface for checkpoints, baselines and external engines.
-#
-# Every arena player has `name`, `select(states) -> [action | Forfeit]` (one
-# move per non-terminal state, searched as one batch where it can be),
-# `new_game()` and `close()`. A `PlayerSpec` is the picklable, JSON-able
-# description a worker process builds the player from.
+
+
+class ArenaPlayer(Protocol):
+    """What the match loop plays (arena.matches.match.play_games).
+
+    Implemented by NetworkPlayer (a checkpoint), SearchPlayer (any searching
+    player), baselines.RandomPlayer, baselines.RolloutMCTSPlayer and
+    external.ExternalPlayer (a GTP or UCI engine). A `PlayerSpec` is the
+    picklable, JSON-able description a worker process builds one from.
+    """
+
+    name: str
+    """The player's name in results and ratings."""
+
+    def select(self, states: Sequence) -> list:
+        """One move per state (none terminal), searched as one batch where it can be; blocks.
+
+        A move is an action id, or an external.Forfeit when the player gives up
+        the game (the match scores it as a loss).
+        """
+
+    def new_game(self) -> None:
+        """Called once for every game the player starts."""
+
+    def close(self) -> None:
+        """Releases what the player holds (an engine's process); called once, at the end."""
+
 
 BASELINE_MCTS_SIMS = 1000
 """Simulations of the rollout-MCTS baseline when `mcts` is given without a number."""
@@ -258,9 +291,13 @@ def build_player(spec: PlayerSpec, game, seed: int = 0, threads: int | None = No
     if spec.kind == "random":
         return RandomPlayer(seed, spec.name)
     if spec.kind == "mcts":
-        return RolloutMCTSPlayer(spec.name, game, spec.sims or BASELINE_MCTS_SIMS, seed)
+        try:
+            bot = make_bot(game, spec.sims or BASELINE_MCTS_SIMS, seed)
+        except ValueError as e:
+            raise PlayerSpecError(str(e)) from None
+        return RolloutMCTSPlayer(spec.name, game, bot)
     if spec.kind in ("gtp", "uci"):
-        from arena.external import ExternalPlayer
+        from arena.matches.external import ExternalPlayer
         try:
             return ExternalPlayer(spec.kind, spec.target, game, name=spec.name,
                                   options=dict(spec.options), move_time=spec.move_time,
@@ -272,21 +309,16 @@ def build_player(spec: PlayerSpec, game, seed: int = 0, threads: int | None = No
     raise PlayerSpecError(f"unknown player kind {spec.kind!r}")
 
 
-class NetworkPlayer:
-    """A checkpoint searching at temperature 0 (batched across games)."""
+class SearchPlayer:
+    """A searching player (`analyze(states)`, as engine.player.Player) as an ArenaPlayer.
 
-    def __init__(self, spec: PlayerSpec, game, seed: int = 0, threads: int | None = None):
-        from checkpoints import CheckpointError
-        from engine.player import Player
+    select() is one analyze() call over all the positions, with the player's
+    own search settings (a loaded Player plays at temperature 0, no noise).
+    """
 
-        self.name = spec.name
-        overrides = {} if spec.sims is None else {"num_simulations": int(spec.sims)}
-        try:
-            self.player = Player.from_checkpoint(spec.target, game=game, threads=threads,
-                                                 **overrides)
-        except CheckpointError as e:
-            raise PlayerSpecError(str(e).splitlines()[0]) from None
-        self.player.rng = np.random.default_rng(seed)
+    def __init__(self, name: str, player):
+        self.name = name
+        self.player = player
 
     def select(self, states: Sequence) -> list[int]:
         """One move per state, searched as one batch. Blocks."""
@@ -299,47 +331,18 @@ class NetworkPlayer:
         pass
 
 
-class RandomPlayer:
-    """A uniformly random legal move.
+class NetworkPlayer(SearchPlayer):
+    """A checkpoint searching at temperature 0 (batched across games)."""
 
-    The draw is seeded by the seed and the position's move history, so a
-    game's moves do not depend on which process played it or in what order.
-    """
+    def __init__(self, spec: PlayerSpec, game, seed: int = 0, threads: int | None = None):
+        from checkpoints import CheckpointError
+        from engine.player import Player
 
-    def __init__(self, seed: int = 0, name: str = "random"):
-        self.seed = seed
-        self.name = name
-
-    def select(self, states: Sequence) -> list[int]:
-        return [int(np.random.default_rng([self.seed, len(s.history()), *s.history()])
-                    .choice(np.flatnonzero(s.legal_mask()))) for s in states]
-
-    def new_game(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class RolloutMCTSPlayer:
-    """open_spiel's C++ MCTSBot with random rollouts (see arena.mcts_match.make_bot)."""
-
-    def __init__(self, name: str, game, sims: int, seed: int = 0):
-        from arena.mcts_match import make_bot, spiel_state_of
-
+        overrides = {} if spec.sims is None else {"num_simulations": int(spec.sims)}
         try:
-            self.bot = make_bot(game, sims, seed)
-        except ValueError as e:
-            raise PlayerSpecError(str(e)) from None
-        self.name = name
-        self.game = game
-        self.spiel_state_of = spiel_state_of
-
-    def select(self, states: Sequence) -> list[int]:
-        return [int(self.bot.step(self.spiel_state_of(self.game, s))) for s in states]
-
-    def new_game(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+            player = Player.from_checkpoint(spec.target, game=game, threads=threads,
+                                            **overrides)
+        except CheckpointError as e:
+            raise PlayerSpecError(str(e).splitlines()[0]) from None
+        player.rng = np.random.default_rng(seed)
+        super().__init__(spec.name, player)

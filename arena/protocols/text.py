@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, TextIO
 
-from arena.lines import LineTooLong, read_line
+from arena.protocols.lines import LineTooLong, read_line
 from games import GameError
 
 HELP = """commands:

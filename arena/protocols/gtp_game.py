@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from arena.gtp_time import CALIBRATION_DISCOUNT, Clock, SimsRate, moves_left, plan
+from arena.protocols.gtp_time import CALIBRATION_DISCOUNT, Clock, SimsRate, moves_left, plan
 
 COLOURS = {"b": 0, "black": 0, "w": 1, "white": 1}
 COLOUR_NAMES = ("B", "W")

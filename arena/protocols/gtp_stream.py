@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, TextIO
 
-from arena.lines import LineTooLong, read_line
+from arena.protocols.lines import LineTooLong, read_line
 
 DEFAULT_INTERVAL = 1.0
 """Seconds between analysis lines when the command gives no interval."""
@@ -130,7 +130,7 @@ def analysis_stream(session, state, interval: float, kata: bool) -> AnalysisStre
 
 def _reader(stream, lines: queue.Queue) -> None:
     """Reader thread: every input line (bytes decoded leniently; a LineTooLong for one
-    over arena.lines.MAX_LINE_BYTES), then _EOF."""
+    over arena.protocols.lines.MAX_LINE_BYTES), then _EOF."""
     try:
         while (raw := read_line(stream)) is not None:  # bytes, str or LineTooLong
             lines.put(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)

@@ -19,7 +19,7 @@ def ratings_from_db(db, game: str | None = None, anchor: str | None = None, **op
     Raises:
       EloError: no games, or an unknown anchor.
     """
-    from arena.elo import EloError, rate
+    from arena.matches.elo import EloError, rate
 
     players = db.players(game)
     outcomes = db.outcomes(game)

@@ -109,7 +109,7 @@ def play_games(game, a, b, indices: Iterable[int], settings: MatchSettings,
 
     Args:
       game: the Game.
-      a, b: arena players (`name`, `select(states)`, `new_game()`).
+      a, b: the two players (arena.matches.players.ArenaPlayer; distinct objects).
       indices: game numbers to play (A moves first in even ones).
       on_result: called with each GameResult as its game ends.
       stop: polled between moves; True abandons the games in progress.
@@ -205,7 +205,7 @@ def _collect(workers, results, expected: int, on_result, stop) -> None:
 
 
 def _play_here(game_name, spec_a, spec_b, indices, settings, on_result, stop, threads):
-    from arena.players import build_player
+    from arena.matches.players import build_player
     from games import get_game
 
     game = get_game(game_name)
@@ -229,6 +229,6 @@ def _worker(game_name, spec_a, spec_b, indices, settings, results, parent: int) 
         _play_here(game_name, spec_a, spec_b, indices, settings, results.put,
                    lambda: os.getppid() != parent, 1)
     except BaseException as e:  # the caller re-raises it
-        from arena.players import PlayerSpecError
+        from arena.matches.players import PlayerSpecError
         results.put(e if isinstance(e, PlayerSpecError) else RuntimeError(
             f"arena worker failed: {type(e).__name__}: {e}"))

@@ -14,7 +14,7 @@ network evaluated in all searches of this `go`.
 Time: `movetime` minus MoveOverhead; with a clock, time_left / movestogo (30
 if not given) + 0.8 * increment, at most half the time left, minus
 MoveOverhead. A timed search grows while the next one is predicted (from the
-measured simulations per second, arena.gtp_time.SimsRate, with its safety
+measured simulations per second, arena.protocols.gtp_time.SimsRate, with its safety
 fraction: big searches are slower per simulation) to finish in time and to be
 at least 1.5 times bigger; the deadline stops it regardless.
 
@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from arena.gtp_time import SAFETY_FRACTION, SimsRate
+from arena.protocols.gtp_time import SAFETY_FRACTION, SimsRate
 
 FIRST_SIMS = 1
 """The first search of every `go`: one simulation, the network's favourite move; it

@@ -36,7 +36,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TextIO
 
-from arena.lines import MAX_LINE_BYTES, LineTooLong, read_line
+from arena.protocols.lines import MAX_LINE_BYTES, LineTooLong, read_line
 from engine.tree import tree_bytes
 from games import GameError
 

@@ -106,7 +106,7 @@ def _nodes_per_s(sims: int, times: list[float]) -> float:
 
 def _network(args) -> str | None:
     """The checkpoint `tabula gtp` will play with these arguments, or None (uniform)."""
-    from arena.players import shipped_checkpoint
+    from arena.matches.players import shipped_checkpoint
 
     if args.checkpoint:
         return args.checkpoint
@@ -130,7 +130,7 @@ def _sims_per_move(args, network: str | None) -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Prints the genmove latency of tabula gtp and of gnugo."""
-    from arena.external import engine_argv
+    from arena.matches.external import engine_argv
 
     p = argparse.ArgumentParser(prog="tabula bench gtp", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", metavar="PATH",
@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def conformance_match(ours: list[str], reference: list[str], size: int, games: int) -> str:
     """Plays `games` games between two GTP subprocesses; one line: results and failures."""
-    from arena.external import ExternalPlayer
-    from arena.match import MatchSettings, play_games
+    from arena.matches.external import ExternalPlayer
+    from arena.matches.match import MatchSettings, play_games
     from games import get_game
 
     game = get_game(f"go{size}") if size in (9, 13, 19) else get_game(f"go/{size}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _specs(args):
-    from arena.players import PlayerSpec, checkpoint_spec, shipped_checkpoint
+    from arena.matches.players import PlayerSpec, checkpoint_spec, shipped_checkpoint
     from checkpoints import list_checkpoints, read_metadata
 
     if args.run:
@@ -34,7 +34,7 @@ def _specs(args):
 
 def main(argv: list[str] | None = None) -> int:
     """Prints games/s for each process count and the speed-up over one process."""
-    from arena.match import MatchSettings, run_match
+    from arena.matches.match import MatchSettings, run_match
 
     p = argparse.ArgumentParser(prog="tabula bench arena", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", metavar="DIR", help="run directory: its first and last checkpoints")
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError("--games must be >= 2, --sims and --processes >= 1")
     game, a, b = _specs(args)
     if args.opponent:
-        from arena.players import parse_player
+        from arena.matches.players import parse_player
         b = parse_player(args.opponent, game, args.sims)
     print(f"{game}: {a.name} vs {b.name}, {args.sims} simulations per move, "
           f"{args.games} games per measurement")

@@ -86,11 +86,11 @@ def gate(tournament, new, best, mode: str, games: int, threshold: float = 0.55,
     """Plays `new` against `best` and decides whether `new` is promoted; blocks.
 
     Args:
-      tournament: an arena.tournament.Tournament (its database keeps the games).
+      tournament: an arena.matches.tournament.Tournament (its database keeps the games).
       new, best: PlayerSpecs.
       mode: 'winrate' (score >= threshold over `games`) or 'sprt' (at most `games`).
     """
-    from arena.tournament import match_key
+    from arena.matches.tournament import match_key
 
     key = match_key(tournament.settings, new, best)
     if mode == "winrate":
@@ -121,7 +121,7 @@ def gauntlet_step(tournament, run_dir: Path, new, previous, first, games: int) -
 
     Returns the lines to show (match summaries and the new checkpoint's rating).
     """
-    from arena.report import ratings_from_db, write_reports
+    from arena.matches.report import ratings_from_db, write_reports
 
     lines = []
     for other in dict.fromkeys(p for p in (previous, first) if p is not None and p != new):

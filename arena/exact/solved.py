@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 # The development set beside the repository (../shared/data), where the project keeps it.
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "connect4_dev.jsonl"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "connect4_dev.jsonl"
 DEPTH_BANDS = ((0, 9), (10, 14), (15, 19), (20, 24), (25, 42))
 CHUNK = 256
 

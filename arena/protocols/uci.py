@@ -1,10 +1,10 @@
 """The UCI engine (`tabula uci`): chess GUIs, python-chess and cutechess play through it.
 
 `UciEngine.handle(line) -> str` answers one input line from a table of
-commands and never raises; `go` starts a search thread (arena.uci_search)
+commands and never raises; `go` starts a search thread (arena.protocols.uci_search)
 whose info and bestmove lines go to the `emit` callback, so `stop`,
 `isready` and `ponderhit` are answered while it thinks. `run_uci` is the
-stdio loop around it. Options are declared once in arena.uci_options.
+stdio loop around it. Options are declared once in arena.protocols.uci_options.
 
 Answers beyond the UCI standard:
   * Bad input - an unknown command, a malformed or illegal position, an
@@ -39,10 +39,10 @@ import threading
 import traceback
 from typing import Callable, TextIO
 
-from arena.gtp_time import SimsRate
-from arena.lines import LineTooLong, read_line
-from arena.uci_options import OPTIONS, UciError, defaults, find_option, make_player
-from arena.uci_search import SearchJob, parse_go, plan_search
+from arena.protocols.gtp_time import SimsRate
+from arena.protocols.lines import LineTooLong, read_line
+from arena.protocols.uci_options import OPTIONS, UciError, defaults, find_option, make_player
+from arena.protocols.uci_search import SearchJob, parse_go, plan_search
 from games.base import parse_count
 
 ENGINE_NAME = "Tabula"

@@ -321,7 +321,7 @@ def engine_argv(command: str) -> list[str] | None:
 
 
 class ExternalPlayer:
-    """An engine in a subprocess, driven over GTP or UCI.
+    """An engine in a subprocess, driven over GTP or UCI (an arena.matches.players.ArenaPlayer).
 
     Stateless per request: each move request re-sends the game from the start.
     The process starts lazily at the first request, and again after a crash or

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from arena.match import GameResult, MatchSettings, run_match
-from arena.players import PlayerSpec, PlayerSpecError
+from arena.matches.match import GameResult, MatchSettings, run_match
+from arena.matches.players import PlayerSpec, PlayerSpecError
 
 
 @dataclass
@@ -116,7 +116,7 @@ def game_record(game_name: str, key: str, result: GameResult) -> tuple[str, str]
     `format_record(moves, result, headers) -> str` writes its own; others get
     a move list with PGN-style headers.
     """
-    from arena.records import format_move_list
+    from arena.matches.records import format_move_list
     from games import get_game
 
     headers = {"Game": game_name, "First": result.first, "Second": result.second,
@@ -161,7 +161,7 @@ def round_robin_pairings(players: Sequence[PlayerSpec]) -> list[tuple[PlayerSpec
 def run_checkpoint_specs(run_dir: str | Path, game_name: str, sims: int | None,
                          every: int = 1) -> list[PlayerSpec]:
     """Every `every`-th checkpoint of a run (always the first and the last), oldest first."""
-    from arena.players import checkpoint_spec
+    from arena.matches.players import checkpoint_spec
     from checkpoints import list_checkpoints
 
     paths = list_checkpoints(Path(run_dir) / "checkpoints")
