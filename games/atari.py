@@ -188,6 +188,9 @@ class AtariEnv:
     Attributes (valid after `reset()`):
       lives: lives left, as the game counts them (0 for games without lives).
       life_lost: whether the last `step` lost a life.
+      truncated: whether the last `step` ended the episode by the time limit
+        (max_episode_steps) rather than by the game's end: for value targets the
+        position after it is unseen, not terminal.
       episode_return: raw game score summed over the episode.
       episode_steps: agent steps in the episode.
       episode_frames: emulator frames in the episode, no-op start included
@@ -220,6 +223,7 @@ class AtariEnv:
         self._done = True
         self.lives = 0
         self.life_lost = False
+        self.truncated = False
         self.episode_return = 0.0
         self.episode_steps = 0
         self.episode_frames = 0
@@ -231,6 +235,7 @@ class AtariEnv:
         self._done = False
         self.lives = int(self._ale.lives())
         self.life_lost = False
+        self.truncated = False
         self.episode_return = 0.0
         self.episode_steps = 0
         self.episode_frames = int(self._ale.getEpisodeFrameNumber())
@@ -258,6 +263,7 @@ class AtariEnv:
         self.episode_steps += 1
         self.episode_frames = int(self._ale.getEpisodeFrameNumber())
         self._done = bool(terminated or truncated)
+        self.truncated = bool(truncated and not terminated)
         return float(reward), self._done
 
     def observation(self) -> np.ndarray:

@@ -37,7 +37,7 @@ class _Trajectory:
     episode_return: float = 0.0
 
     def segment(self, length: int, done: bool, frames: bool, stack: int,
-                returns=None) -> Segment:
+                returns=None, truncated: bool = False) -> Segment:
         total = len(self.actions)
         obs = self.obs[: stack - 1 + total] if frames else self.obs[:total]
         return Segment(
@@ -48,6 +48,7 @@ class _Trajectory:
             root_values=np.asarray(self.root_values, np.float32),
             masks=np.stack(self.masks).astype(bool),
             to_play=np.asarray(self.to_play, np.int8), length=length, done=done,
+            truncated=truncated,
             episode_return=float(self.episode_return) if done else float("nan"),
             returns=None if returns is None else np.asarray(returns, np.float32))
 
@@ -129,8 +130,10 @@ class MuZeroActor:
                     traj.rewards.append(float(slot.returns()[mover]) if done else 0.0)
                 if done:
                     returns = None if self.env else slot.returns()
+                    # An episode cut by the time limit is not over for the targets.
+                    truncated = self.env and slot.truncated
                     out.append(traj.segment(len(traj.actions), True, self.frames, self.stack,
-                                            returns))
+                                            returns, truncated))
                     if self.env:
                         self.episode_returns.append(traj.episode_return)
                         slot.reset()

@@ -3,8 +3,9 @@
 Loss per sample (MuZero appendix G / EfficientZero): at the root and after each
 of K dynamics steps, cross-entropy of the categorical value and reward
 supports against the two-hot targets, plus policy cross-entropy; the unrolled
-steps' losses are scaled by 1/K and the gradient entering the dynamics is
-halved. With prioritized replay each sample is weighted by its importance
+steps' losses are scaled by 1/K and the gradient of every latent the dynamics
+produced is halved on its way back (MuZero's scale_gradient after each
+recurrent step; the representation's output enters the first step unscaled). With prioritized replay each sample is weighted by its importance
 sampling weight and the root value error becomes its new priority.
 Optimiser and RNG state round-trip as the AlphaZero learner's do, and CUDA
 training uses its mixed precision (autocast, GradScaler for fp16) the same way.
@@ -71,9 +72,11 @@ class MuZeroLearner(Learner):
             root_value = support_to_scalar(value_logits, cfg.value_support)
             priorities = (root_value - t["value"][:, 0]).abs().cpu().numpy()
         for k in range(1, unroll + 1):
-            latent = _scale_gradient(latent, 0.5)
             latent, reward_logits, logits, value_logits = self.net.recurrent_inference(
                 latent, t["actions"][:, k - 1])
+            # MuZero's pseudocode: halve the gradient after each dynamics step, so the
+            # representation's gradient through the first step is not halved.
+            latent = _scale_gradient(latent, 0.5)
             scale = 1.0 / unroll
             value_loss = value_loss + scale * t["value_mask"][:, k] * _ce(
                 value_logits, scalar_to_support(t["value"][:, k], cfg.value_support))

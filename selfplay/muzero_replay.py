@@ -14,7 +14,8 @@ for two-player games, where rewards are for the mover):
 
 with v the search's root value; past the end of a finished episode the value
 is 0 (absorbing state); a segment of a running episode bootstraps from its
-last root value. Shards on disk are msgpack (no pickle), frames zlib-compressed.
+last root value, and so does the last segment of an episode cut by a time
+limit (`truncated`): the position after the cut is not terminal, only unseen. Shards on disk are msgpack (no pickle), frames zlib-compressed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class Segment:
     """The leading positions that are sampled for training."""
     done: bool
     """The game or episode ended after the last position."""
+    truncated: bool = False
+    """With `done`: the episode was cut by a time limit, not ended by the game, so the
+    targets bootstrap from the last search value instead of an absorbing state."""
     episode_return: float = float("nan")
     """Environments, final segment: the raw game score of the episode."""
     returns: np.ndarray | None = None
@@ -64,6 +68,11 @@ class Segment:
 
     def __len__(self) -> int:
         return self.length
+
+    @property
+    def terminal(self) -> bool:
+        """The episode really ended after the last position (absorbing from there)."""
+        return self.done and not self.truncated
 
     @property
     def num_positions(self) -> int:
@@ -78,8 +87,9 @@ def value_targets(seg: Segment, td_steps: int, discount: float) -> np.ndarray:
     z = np.zeros(total)
     for i in range(total):
         end = min(i + td_steps, total)
-        if i + td_steps >= total and not seg.done:
-            end = total - 1  # a running episode: bootstrap from the last search value
+        if i + td_steps >= total and not seg.terminal:
+            # A running or truncated episode: bootstrap from the last search value.
+            end = total - 1
         powers = discount ** np.arange(end - i)
         z[i] = float(powers @ r[i:end])
         if end < total:
@@ -97,14 +107,14 @@ class _Targets:
         self.value[:total] = value_targets(seg, td_steps, discount)
         self.value_mask = np.zeros(total + pad, np.float32)
         self.value_mask[:total] = 1.0
-        if seg.done:
+        if seg.terminal:
             self.value_mask[total:] = 1.0  # absorbing: value 0
         # reward[i] is the reward INTO position i (of the action at i - 1).
         self.reward = np.zeros(total + pad, np.float32)
         self.reward[1:total + 1] = seg.rewards
         self.reward_mask = np.zeros(total + pad, np.float32)
         self.reward_mask[1:total + 1] = 1.0
-        if seg.done:
+        if seg.terminal:
             self.reward_mask[total + 1:] = 1.0  # absorbing: reward 0
         self.policy = np.zeros((total + pad, a), np.float32)
         self.policy[:total] = seg.policies
@@ -303,6 +313,7 @@ def encode_segments(game: str, obs_shape, num_actions: int, frames: bool,
                    "data": s.obs.astype("<f2").tobytes()}
         items.append({
             "obs": obs, "length": int(s.length), "done": bool(s.done),
+            "truncated": bool(s.truncated),
             "actions": s.actions.astype("<i4").tobytes(),
             "rewards": s.rewards.astype("<f4").tobytes(),
             "policy": s.policies.astype("<f2").tobytes(),
@@ -341,6 +352,9 @@ def _decode(path, raw, obs_shape, num_actions, frames) -> Segment:
     if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= total \
             or not isinstance(done, bool):
         raise ReplayError(f"{path}: bad segment length or done flag")
+    truncated = raw.get("truncated", False)  # absent in shards written before it existed
+    if not isinstance(truncated, bool) or (truncated and not done):
+        raise ReplayError(f"{path}: bad truncated flag")
     actions = np.frombuffer(actions_raw, "<i4").astype(np.int32)
     if actions.min() < 0 or actions.max() >= num_actions:
         raise ReplayError(f"{path}: action out of range")
@@ -392,7 +406,8 @@ def _decode(path, raw, obs_shape, num_actions, frames) -> Segment:
     return Segment(obs=np.array(obs), actions=actions, rewards=rewards,
                    policies=policies.reshape(total, num_actions), root_values=root_values,
                    masks=masks[:total * num_actions].astype(bool).reshape(total, num_actions),
-                   to_play=to_play, length=length, done=done, episode_return=episode_return,
+                   to_play=to_play, length=length, done=done, truncated=truncated,
+                   episode_return=episode_return,
                    returns=None if returns is None else np.asarray(returns, np.float32))
 
 

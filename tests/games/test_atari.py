@@ -214,6 +214,7 @@ def test_game_over_ends_the_episode(breakout):
         total += reward
         losses += env.life_lost
     assert env.lives == 0 and losses == 5 and env.episode_return == total
+    assert not env.truncated  # a real game over
     with pytest.raises(GameError, match="reset"):
         env.step(0)
     env.reset()
@@ -225,6 +226,9 @@ def test_truncation_at_max_episode_steps():
     env = started(atari_game("Breakout", max_episode_steps=10))
     dones = [env.step(0)[1] for _ in range(10)]
     assert dones == [False] * 9 + [True] and env.episode_steps == 10 and env.lives == 5
+    assert env.truncated  # cut by the time limit, not ended by the game
+    env.reset()
+    assert not env.truncated
     env.close()
 
 

@@ -15,7 +15,8 @@ from selfplay.records import ReplayError
 from tests.extras import need
 
 
-def _segment(rewards, values, done, length=None, num_actions=3, obs=None, actions=None):
+def _segment(rewards, values, done, length=None, num_actions=3, obs=None, actions=None,
+             truncated=False):
     t = len(rewards)
     policies = np.tile(np.arange(1, num_actions + 1, dtype=np.float32), (t, 1))
     policies /= policies.sum(axis=1, keepdims=True)
@@ -26,7 +27,7 @@ def _segment(rewards, values, done, length=None, num_actions=3, obs=None, action
         rewards=np.asarray(rewards, np.float32), policies=policies,
         root_values=np.asarray(values, np.float32),
         masks=np.ones((t, num_actions), bool), to_play=np.zeros(t, np.int8),
-        length=length or t, done=done)
+        length=length or t, done=done, truncated=truncated)
 
 
 def test_n_step_targets_of_a_finished_episode():
@@ -40,6 +41,35 @@ def test_n_step_targets_of_a_running_episode_bootstrap_from_the_last_value():
     # z1: the window passes the segment's end, so it stops at the last position:
     # r1 + 0.5 * v2 = 15; z2 = v2 = 30.
     np.testing.assert_allclose(value_targets(seg, td_steps=2, discount=0.5), [8.5, 15.0, 30.0])
+
+
+def test_an_episode_cut_by_the_time_limit_bootstraps_like_a_running_one():
+    # Same numbers as the running episode above: the cut is not a terminal state, so
+    # z1 = r1 + 0.5 * v2 = 15 and z2 = v2 = 30 (a real end would give 1.0 and 2.0).
+    seg = _segment([1.0, 0.0, 2.0], [10.0, 20.0, 30.0], done=True, truncated=True)
+    np.testing.assert_allclose(value_targets(seg, td_steps=2, discount=0.5), [8.5, 15.0, 30.0])
+    replay = SegmentReplay(100, (1, 1, 1), 3, frames=False, unroll_steps=2, td_steps=2,
+                           discount=0.5)
+    replay.add(seg)
+    sample = replay.sample(64, np.random.default_rng(0))
+    last = sample["index"] == 2  # unrolls from the last position run past the cut
+    assert last.any()
+    # Past the cut nothing is known: no absorbing value-0 or reward-0 targets there.
+    assert np.all(sample["value_mask"][last] == [1, 0, 0])
+    # reward into the last position, and of its own action (the last one seen), then none.
+    assert np.all(sample["reward_mask"][last] == [1, 1, 0])
+    assert replay.games == 1  # it still counts as a finished episode
+
+
+def test_a_real_end_is_absorbing():
+    seg = _segment([1.0, 0.0, 2.0], [10.0, 20.0, 30.0], done=True)
+    replay = SegmentReplay(100, (1, 1, 1), 3, frames=False, unroll_steps=2, td_steps=2,
+                           discount=0.5)
+    replay.add(seg)
+    sample = replay.sample(64, np.random.default_rng(0))
+    last = sample["index"] == 2
+    assert np.all(sample["value_mask"][last] == [1, 1, 1])
+    assert np.all(sample["value"][last][:, 1:] == 0)
 
 
 def test_two_player_targets_are_the_outcome_for_each_mover():
@@ -149,6 +179,10 @@ def test_shards_round_trip_and_damage_names_the_file(tmp_path):
     assert (back.length, back.done) == (4, False)
     with pytest.raises(ReplayError, match="for game"):
         read_segments(path, "atari/Other", (4, 8, 8), 3, True)
+    cut = _segment([0.0] * 6, [0.0] * 6, done=True, truncated=True, obs=frames)
+    write_segments(path, "atari/Test", (4, 8, 8), 3, True, [cut, seg])
+    back = read_segments(path, "atari/Test", (4, 8, 8), 3, True)
+    assert [(s.done, s.truncated) for s in back] == [(True, True), (False, False)]
     data = bytearray(path.read_bytes())
     path.write_bytes(bytes(data[: len(data) // 2]))
     with pytest.raises(ReplayError, match=str(path.name)):
