@@ -9,6 +9,10 @@ gymnasium's own, in the usual DQN / MuZero order (Machado et al. 2018):
       -> FrameStackObservation (stack frames, padded with the first one)
       -> TimeLimit (max_episode_steps agent steps)
 
+and, where the game needs it, FIRE after a lost life (`fire_after_life_loss`:
+Breakout waits for FIRE to serve the next ball, and an agent that has not
+learnt that stalls for the rest of the episode; the usual Atari wrapper).
+
 Atari games are environments, not board games: `AtariGame.kind` is
 'environment' and there is no `State` to clone; an `AtariEnv` is stepped
 forward only. gymnasium, ale-py and opencv (needed by AtariPreprocessing) are
@@ -24,13 +28,15 @@ import numpy as np
 from games.base import GameError, GameInfo
 
 ATARI_DEFAULTS = dict(frame_size=96, frame_skip=4, stack=4, sticky_prob=0.25, noop_max=30,
-                      max_episode_steps=27_000)
+                      max_episode_steps=27_000, fire_after_life_loss=True)
 """frame_size: side of the square grayscale frames; frame_skip: emulator frames per
 agent step; stack: frames per observation; sticky_prob: probability that the
 emulator repeats the previous action on each frame; noop_max: at most this many
 no-op frames start an episode (uniform in [1, noop_max], 0 = none);
 max_episode_steps: agent steps before an episode is truncated (27,000 steps =
-108,000 frames = 30 minutes of play)."""
+108,000 frames = 30 minutes of play); fire_after_life_loss: in games whose action
+set has FIRE, a step that loses a life (and does not end the game) is followed by
+one FIRE step inside the same `step` call, whose reward and frames it adds."""
 
 INSTALL_HINT = "atari games need gymnasium and ale-py: pip install 'tabula[atari]'"
 DISCOUNT = 0.997
@@ -99,6 +105,10 @@ def _check_settings(settings: dict) -> dict:
             raise GameError(f"Atari setting {key} must be an integer >= {low}, got {value!r}")
         resolved[key] = int(value)
     resolved["sticky_prob"] = _check_sticky(resolved["sticky_prob"])
+    if not isinstance(resolved["fire_after_life_loss"], (bool, np.bool_)):
+        raise GameError("Atari setting fire_after_life_loss must be true or false, got "
+                        f"{resolved['fire_after_life_loss']!r}")
+    resolved["fire_after_life_loss"] = bool(resolved["fire_after_life_loss"])
     return resolved
 
 
@@ -214,6 +224,9 @@ class AtariEnv:
             render_mode="rgb_array" if render else None,
         )
         self._ale = env.unwrapped.ale
+        names = game.action_names
+        self._fire = (names.index("FIRE") if s["fire_after_life_loss"] and "FIRE" in names
+                      else None)
         env = AtariPreprocessing(env, noop_max=s["noop_max"], frame_skip=s["frame_skip"],
                                  screen_size=s["frame_size"], terminal_on_life_loss=False,
                                  grayscale_obs=True, scale_obs=False)
@@ -259,6 +272,12 @@ class AtariEnv:
         lives = int(self._ale.lives())
         self.life_lost = lives < self.lives
         self.lives = lives
+        if self.life_lost and self._fire is not None and not (terminated or truncated):
+            # Serve the next ball: one FIRE step, counted by the time limit too.
+            self._stack, more, terminated, truncated, _ = self._env.step(self._fire)
+            reward += more
+            self.episode_steps += 1
+            self.lives = int(self._ale.lives())
         self.episode_return += float(reward)
         self.episode_steps += 1
         self.episode_frames = int(self._ale.getEpisodeFrameNumber())

@@ -155,19 +155,32 @@ class MuZeroActor:
 
 def reanalyze(replay, model, search: SearchConfig, count: int, rng: np.random.Generator,
               value_bounds, batch: int = 256, timings: Timings | None = None) -> int:
-    """Re-searches `count` stored positions with `model`; returns how many were refreshed.
+    """Re-searches stored segments with `model` (MuZero Reanalyze); returns the positions
+    searched.
 
-    The positions get the new search policy and root value as targets (MuZero
-    Reanalyze); their segments' n-step value targets are recomputed.
+    Whole segments, drawn at random until they hold `count` positions: every position
+    of a chosen segment gets the new search policy and root value, so the n-step value
+    targets z_t = sum d^j r_{t+j} + d^n v_{t+n} take their bootstrap value v_{t+n}
+    from the new search too (re-searching single positions would leave the v_{t+n}
+    of their targets stale), and the segments' priorities are recomputed from the new
+    targets and values.
     """
-    count = min(count, replay.size)
-    done = 0
-    while done < count:
-        n = min(batch, count - done)
-        flat = rng.integers(0, replay.size, size=n)
-        obs, masks = replay.positions(flat)
-        result = run_muzero_search(model, obs, masks, search, rng, add_noise=False,
-                                   timings=timings, value_bounds=value_bounds)
-        replay.refresh(flat, result.policy, result.value)
-        done += n
-    return done
+    chosen = replay.pick_segments(count, rng)
+    if not chosen:
+        return 0
+    parts = [replay.segment_positions(s) for s in chosen]
+    obs = np.concatenate([o for o, _ in parts])
+    masks = np.concatenate([m for _, m in parts])
+    policies = np.empty((len(obs), masks.shape[1]), np.float32)
+    values = np.empty(len(obs), np.float32)
+    for start in range(0, len(obs), batch):
+        part = slice(start, start + batch)
+        result = run_muzero_search(model, obs[part], masks[part], search, rng,
+                                   add_noise=False, timings=timings,
+                                   value_bounds=value_bounds)
+        policies[part] = result.policy
+        values[part] = result.value
+    bounds = np.cumsum([0] + [len(o) for o, _ in parts])
+    replay.refresh_segments(chosen, [policies[a:b] for a, b in zip(bounds, bounds[1:])],
+                            [values[a:b] for a, b in zip(bounds, bounds[1:])])
+    return len(obs)

@@ -124,6 +124,12 @@ class _Targets:
         self.actions[:total] = seg.actions
 
 
+def _priority(seg: Segment, targets: _Targets) -> np.ndarray:
+    """float64[length]: a sampled position's priority, |value target - search value|."""
+    t = seg.length
+    return (np.abs(targets.value[:t] - seg.root_values[:t]) + 1e-3).astype(np.float64)
+
+
 def _segment_bytes(seg: Segment, targets: _Targets, priority: np.ndarray) -> int:
     arrays = [seg.obs, seg.actions, seg.rewards, seg.policies, seg.root_values, seg.masks,
               seg.to_play, priority, *vars(targets).values()]
@@ -174,8 +180,7 @@ class SegmentReplay:
         self.segments.append(seg)
         targets = _Targets(seg, self.unroll, self.td_steps, self.discount)
         self._targets.append(targets)
-        priority = np.abs(targets.value[:seg.length] - seg.root_values[:seg.length]) + 1e-3
-        self._priority.append(priority.astype(np.float64))
+        self._priority.append(_priority(seg, targets))
         self._bytes.append(_segment_bytes(seg, targets, self._priority[-1]))
         self.size += seg.length
         self.games_added += int(seg.done)
@@ -273,16 +278,50 @@ class SegmentReplay:
         return obs, masks
 
     def refresh(self, flat: np.ndarray, policies: np.ndarray, root_values: np.ndarray) -> None:
-        """Replaces the search targets of positions (reanalyze) and recomputes their targets."""
+        """Replaces the search targets of sampled positions and recomputes their segments'
+        targets and priorities."""
         segs, ts = self._locate(flat)
         touched = set()
         for s, t, pi, v in zip(segs, ts, policies, root_values):
             self.segments[s].policies[t] = pi
             self.segments[s].root_values[t] = v
             touched.add(int(s))
-        for s in touched:
-            self._targets[s] = _Targets(self.segments[s], self.unroll, self.td_steps,
-                                        self.discount)
+        self._retarget(touched)
+
+    def pick_segments(self, count: int, rng: np.random.Generator) -> list[int]:
+        """Indices of distinct segments in random order, enough to hold `count` positions
+        (every position of a segment, its overlap included), or all of them."""
+        chosen, held = [], 0
+        for s in rng.permutation(len(self.segments)):
+            if held >= count:
+                break
+            chosen.append(int(s))
+            held += self.segments[s].num_positions
+        return chosen
+
+    def segment_positions(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """Observations float32[T, *obs_shape] and legal masks bool[T, A] of every
+        position of segment `s`."""
+        seg = self.segments[s]
+        obs = np.stack([self.observation(seg, t) for t in range(seg.num_positions)])
+        return obs, seg.masks.copy()
+
+    def refresh_segments(self, chosen: list[int], policies: list[np.ndarray],
+                         root_values: list[np.ndarray]) -> None:
+        """Replaces the search policy and value of every position of the chosen segments
+        (reanalyze) and recomputes their n-step targets and priorities from them."""
+        for s, pi, v in zip(chosen, policies, root_values):
+            seg = self.segments[s]
+            seg.policies[:] = pi
+            seg.root_values[:] = v
+        self._retarget(chosen)
+
+    def _retarget(self, segments) -> None:
+        for s in segments:
+            targets = _Targets(self.segments[s], self.unroll, self.td_steps, self.discount)
+            self._targets[s] = targets
+            self._priority[s] = _priority(self.segments[s], targets)
+        self._reindex()
 
     @property
     def games(self) -> int:

@@ -205,6 +205,30 @@ def test_life_loss_in_breakout(breakout):
     env.close()
 
 
+@pytest.mark.parametrize("fire", [True, False])
+def test_fire_after_life_loss_serves_the_next_ball(fire):
+    # FIRE once, then only NOOP: Breakout waits for FIRE before each new ball. With the
+    # setting every ball is served and missed until the game is over; without it the
+    # game stalls after the first lost ball.
+    game = atari_game("Breakout", noop_max=0, fire_after_life_loss=fire)
+    env = started(game, sticky_prob=0.0)
+    env.step(game.action_names.index("FIRE"))
+    done, steps = False, 0
+    while not done and steps < 1500:
+        _, done = env.step(0)
+        steps += 1
+    if fire:
+        assert done and env.lives == 0 and not env.truncated
+    else:
+        assert not done and env.lives == 4
+    env.close()
+
+
+def test_fire_after_life_loss_must_be_a_bool():
+    with pytest.raises(GameError, match="fire_after_life_loss"):
+        atari_game("Breakout", fire_after_life_loss="yes")
+
+
 def test_game_over_ends_the_episode(breakout):
     env = started(breakout, sticky_prob=0.0)
     total, done, losses = 0.0, False, 0

@@ -214,6 +214,43 @@ def test_reanalyze_rewrites_policies_with_the_new_search():
     assert np.all(replay.segments[0].root_values[changed] == 0.0)
 
 
+def test_reanalyze_refreshes_whole_segments_so_bootstrap_values_are_fresh_too():
+    import torch
+
+    from engine.muzero_net import MuZeroNet, MuZeroNetConfig
+    from engine.muzero_search import MuZeroInference
+    from engine.search import SearchConfig
+    from selfplay.muzero_actor import reanalyze
+
+    torch.manual_seed(0)
+    net = MuZeroNet((1, 1, 1), 3, MuZeroNetConfig(blocks=1, channels=4, head_channels=2,
+                                                  hidden=8, value_support=3, reward_support=3))
+    replay = SegmentReplay(100, (1, 1, 1), 3, frames=False, unroll_steps=1, td_steps=2,
+                           discount=0.9, prioritized=True)
+    # Two running segments of 6 positions, 4 sampled; no rewards, every search value 5:
+    # z_t = 0.9^2 * v_{t+2} = 4.05 (the last ones bootstrap from v_5: 0.9 * 5, 5).
+    for _ in range(2):
+        replay.add(_segment([0.0] * 6, [5.0] * 6, done=False, length=4))
+    np.testing.assert_allclose(replay._targets[0].value[:6], [4.05, 4.05, 4.05, 4.05, 4.5, 5.0],
+                               rtol=1e-6)
+    search = SearchConfig(num_simulations=4, root_mode="puct", discount=0.9)
+    searched = reanalyze(replay, MuZeroInference(net), search, 1, np.random.default_rng(0), None)
+    assert searched == 6  # one whole segment, its overlap included
+    fresh = [i for i, seg in enumerate(replay.segments) if np.all(seg.root_values == 0.0)]
+    assert len(fresh) == 1  # a fresh network values every position 0
+    (s,), other = fresh, 1 - fresh[0]
+    # Every target of the refreshed segment bootstraps from a new value: all 0, where
+    # re-searching position t alone would have left z_t = 0.9^2 * 5 from the stale v_{t+2}.
+    np.testing.assert_allclose(replay._targets[s].value[:6], np.zeros(6), atol=1e-7)
+    np.testing.assert_allclose(replay._priority[s], np.full(4, 1e-3), rtol=1e-6)
+    # The other segment is untouched, and the sampler sees the new priorities.
+    np.testing.assert_allclose(replay._targets[other].value[:4], [4.05] * 4, rtol=1e-6)
+    np.testing.assert_allclose(replay._flat_priority[4 * s:4 * s + 4], np.full(4, 1e-3),
+                               rtol=1e-6)
+    np.testing.assert_allclose(replay._flat_priority[4 * other:4 * other + 4],
+                               np.full(4, 0.95 + 1e-3), rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------
 # Whole runs through the real training loop.
 
