@@ -6,6 +6,8 @@ import pytest
 from games import GameError, ObjectBatch
 from games.chess import ChessGame
 from games.chess_batch import ChessBatch
+from tests.games.util import assert_same, deep_parent, grow_random_trees, legal_action
+from tests.games.util import sentinel_buffers
 
 FENS = [
     None,                                                                  # the start
@@ -17,19 +19,11 @@ FENS = [
     "k7/8/8/1Q6/8/8/8/7K w - - 0 1",                                       # stalemates
     "6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1",                                # back rank
 ]
+CHESS = ChessGame()  # buffer shapes only
 
 
 def buffers(num_leaves):
-    """Output buffers pre-filled with sentinels, so unwritten entries show."""
-    return [np.full((num_leaves, 119, 8, 8), 7.0, np.float32),
-            np.full((num_leaves, 4674), True, bool),
-            np.full(num_leaves, 5.0, np.float32),
-            np.full(num_leaves, True, bool)]
-
-
-def assert_same(outs_a, outs_b):
-    for a, b in zip(outs_a, outs_b):
-        np.testing.assert_array_equal(a, b)
+    return sentinel_buffers(CHESS, num_leaves)
 
 
 def random_state(game, rng, fen, max_moves):
@@ -70,34 +64,9 @@ def test_random_trees_match_object_batch(max_game_length):
     num_trees, capacity, num_leaves = 15, 60, 24
     roots = roots_for(game, rng, num_trees)
     fast, slow = game.new_search_batch(roots, capacity), ObjectBatch(roots, capacity)
-    open_nodes = [[(0, r.legal_mask())] if not r.is_terminal() else [] for r in roots]
-    next_id = [1] * num_trees
-    expanded = terminals = wins = 0
-    for _ in range(16):
-        cols = [np.zeros(num_leaves, np.int32) for _ in range(4)]
-        leaf_tree, leaf_parent, leaf_node, leaf_action = cols
-        for l in range(num_leaves):
-            b = int(rng.integers(num_trees))
-            leaf_tree[l] = b
-            if not open_nodes[b] or next_id[b] >= capacity or rng.random() < 0.1:
-                leaf_node[l], leaf_parent[l] = -1, 12345  # must be ignored
-                continue
-            # Deep nodes more often, so paths reach past the eight positions of history.
-            k = len(open_nodes[b])
-            parent, mask = open_nodes[b][k - 1 - min(int(rng.geometric(0.3)) - 1, k - 1)]
-            leaf_parent[l], leaf_node[l] = parent, next_id[b]
-            leaf_action[l] = rng.choice(np.flatnonzero(mask))
-            next_id[b] += 1
-        outs_fast, outs_slow = buffers(num_leaves), buffers(num_leaves)
-        fast.expand(*cols, *outs_fast)
-        slow.expand(*cols, *outs_slow)
-        assert_same(outs_fast, outs_slow)
-        for l in np.flatnonzero(leaf_node >= 0):
-            expanded += 1
-            terminals += outs_slow[3][l]
-            wins += outs_slow[2][l] == 1
-            if not outs_slow[3][l]:
-                open_nodes[leaf_tree[l]].append((leaf_node[l], outs_slow[1][l].copy()))
+    expanded, terminals, wins = grow_random_trees(game, fast, slow, roots, rng, 16,
+                                                  num_leaves, capacity, deep_parent,
+                                                  legal_action)
     assert expanded > 200 and terminals > 5 and wins > 0
 
 

@@ -4,21 +4,9 @@ import numpy as np
 import pytest
 
 from games import GameError, ObjectBatch, get_game
-from tests.games.util import GAMES, random_action, random_state
-
-
-def buffers(game, num_leaves, fill=True):
-    """Output buffers pre-filled with sentinels, so unwritten entries show."""
-    shape, num_actions = game.info.observation_shape, game.info.num_actions
-    return [np.full((num_leaves, *shape), 7.0 if fill else 0.0, np.float32),
-            np.full((num_leaves, num_actions), fill, bool),
-            np.full(num_leaves, 5.0 if fill else 0.0, np.float32),
-            np.full(num_leaves, fill, bool)]
-
-
-def assert_same(outs_a, outs_b):
-    for a, b in zip(outs_a, outs_b):
-        np.testing.assert_array_equal(a, b)
+from tests.games.util import (GAMES, any_parent, assert_same, grow_random_trees, legal_action,
+                              random_action, random_state)
+from tests.games.util import sentinel_buffers as buffers
 
 
 def roots_for(name, rng, num_trees):
@@ -51,33 +39,8 @@ def test_random_trees_match_object_batch(name):
     fast = game.new_search_batch(roots, capacity)
     slow = ObjectBatch(roots, capacity)
     assert fast.num_trees == slow.num_trees == num_trees
-    # Per tree: created non-terminal nodes with their legal masks, and the next free id.
-    open_nodes = [[(0, r.legal_mask())] if not r.is_terminal() else [] for r in roots]
-    next_id = [1] * num_trees
-    expanded = terminals = 0
-    for _ in range(12):
-        cols = [np.zeros(num_leaves, np.int32) for _ in range(4)]
-        leaf_tree, leaf_parent, leaf_node, leaf_action = cols
-        for l in range(num_leaves):
-            b = int(rng.integers(num_trees))
-            leaf_tree[l] = b
-            if not open_nodes[b] or next_id[b] >= capacity or rng.random() < 0.1:
-                leaf_node[l] = -1
-                leaf_parent[l] = 12345  # must be ignored
-                continue
-            parent, mask = open_nodes[b][rng.integers(len(open_nodes[b]))]
-            leaf_parent[l], leaf_node[l] = parent, next_id[b]
-            leaf_action[l] = rng.choice(np.flatnonzero(mask))
-            next_id[b] += 1
-        outs_fast, outs_slow = buffers(game, num_leaves), buffers(game, num_leaves)
-        fast.expand(*cols, *outs_fast)
-        slow.expand(*cols, *outs_slow)
-        assert_same(outs_fast, outs_slow)
-        for l in np.flatnonzero(leaf_node >= 0):
-            expanded += 1
-            terminals += outs_slow[3][l]
-            if not outs_slow[3][l]:
-                open_nodes[leaf_tree[l]].append((leaf_node[l], outs_slow[1][l].copy()))
+    expanded, terminals, _ = grow_random_trees(game, fast, slow, roots, rng, 12, num_leaves,
+                                               capacity, any_parent, legal_action)
     assert expanded > 100 and terminals > 0
 
 

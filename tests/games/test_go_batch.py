@@ -6,20 +6,8 @@ import pytest
 from games import GameError, ObjectBatch
 from games.go import GoGame
 from games.go_batch import GoBatch
-
-
-def buffers(game, num_leaves):
-    """Output buffers pre-filled with sentinels, so unwritten entries show."""
-    shape, num_actions = game.info.observation_shape, game.info.num_actions
-    return [np.full((num_leaves, *shape), 7.0, np.float32),
-            np.full((num_leaves, num_actions), True, bool),
-            np.full(num_leaves, 5.0, np.float32),
-            np.full(num_leaves, True, bool)]
-
-
-def assert_same(outs_a, outs_b):
-    for a, b in zip(outs_a, outs_b):
-        np.testing.assert_array_equal(a, b)
+from tests.games.util import assert_same, deep_parent, grow_random_trees, legal_action
+from tests.games.util import sentinel_buffers as buffers
 
 
 def random_move(state, rng) -> int:
@@ -85,35 +73,12 @@ def test_random_trees_match_object_batch(game, handicap, max_moves):
     num_trees, capacity, num_leaves = 7, 120, 16
     roots = roots_for(game, handicap, max_moves, rng, num_trees)
     fast, slow = game.new_search_batch(roots, capacity), ObjectBatch(roots, capacity)
-    open_nodes = [[(0, r.legal_mask())] if not r.is_terminal() else [] for r in roots]
-    next_id = [1] * num_trees
-    expanded = terminals = 0
-    for _ in range(20):
-        cols = [np.zeros(num_leaves, np.int32) for _ in range(4)]
-        leaf_tree, leaf_parent, leaf_node, leaf_action = cols
-        for l in range(num_leaves):
-            b = int(rng.integers(num_trees))
-            leaf_tree[l] = b
-            if not open_nodes[b] or next_id[b] >= capacity or rng.random() < 0.1:
-                leaf_node[l], leaf_parent[l] = -1, 12345  # must be ignored
-                continue
-            # Deep nodes more often, so paths reach past the eight boards of history.
-            k = len(open_nodes[b])
-            parent, mask = open_nodes[b][k - 1 - min(int(rng.geometric(0.3)) - 1, k - 1)]
-            leaf_parent[l], leaf_node[l] = parent, next_id[b]
-            # Passes often, so that trees also end by two passes.
-            leaf_action[l] = (game.pass_action if rng.random() < 0.15
-                              else rng.choice(np.flatnonzero(mask)))
-            next_id[b] += 1
-        outs_fast, outs_slow = buffers(game, num_leaves), buffers(game, num_leaves)
-        fast.expand(*cols, *outs_fast)
-        slow.expand(*cols, *outs_slow)
-        assert_same(outs_fast, outs_slow)
-        for l in np.flatnonzero(leaf_node >= 0):
-            expanded += 1
-            terminals += outs_slow[3][l]
-            if not outs_slow[3][l]:
-                open_nodes[leaf_tree[l]].append((leaf_node[l], outs_slow[1][l].copy()))
+
+    def action(mask, rng):  # passes often, so that trees also end by two passes
+        return game.pass_action if rng.random() < 0.15 else legal_action(mask, rng)
+
+    expanded, terminals, _ = grow_random_trees(game, fast, slow, roots, rng, 20, num_leaves,
+                                               capacity, deep_parent, action)
     assert expanded > 200 and terminals > 0
 
 
