@@ -160,6 +160,8 @@ class AtariGame:
             has_draws=False,
             discount=DISCOUNT,
             kind="environment",
+            frame_stack=s["stack"],
+            screen=True,
         )
 
     def new_env(self, seed: int, sticky_prob: float | None = None,
