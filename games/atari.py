@@ -26,6 +26,7 @@ import difflib
 import numpy as np
 
 from games.base import GameError, GameInfo
+from games.symmetry import identity_only
 
 ATARI_DEFAULTS = dict(frame_size=96, frame_skip=4, stack=4, sticky_prob=0.25, noop_max=30,
                       max_episode_steps=27_000, fire_after_life_loss=True)
@@ -181,9 +182,7 @@ class AtariGame:
     def apply_symmetry(self, k: int, obs: np.ndarray,
                        policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Identity (Atari screens have no symmetry); k must be 0."""
-        if k != 0:
-            raise GameError(f"{self.info.name} has 1 symmetry, got index {k}")
-        return obs, policy
+        return identity_only(self.info.name, k, obs, policy)
 
     @staticmethod
     def transform_reward(r: float) -> float:

@@ -32,6 +32,7 @@ import difflib
 import numpy as np
 
 from games.base import GameError, GameInfo
+from games.symmetry import identity_only
 
 INSTALL_HINT = "gym games need gymnasium: pip install 'tabula[gym]'"
 DISCOUNT = 0.997
@@ -168,9 +169,7 @@ class GymGame:
     def apply_symmetry(self, k: int, obs: np.ndarray,
                        policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Identity (no symmetry is known for an arbitrary environment); k must be 0."""
-        if k != 0:
-            raise GameError(f"{self.info.name} has 1 symmetry, got index {k}")
-        return obs, policy
+        return identity_only(self.info.name, k, obs, policy)
 
     @staticmethod
     def transform_reward(r: float) -> float:
