@@ -26,6 +26,7 @@ import difflib
 import numpy as np
 
 from games.base import GameError, GameInfo
+from games.symmetry import identity_only
 
 ATARI_DEFAULTS = dict(frame_size=96, frame_skip=4, stack=4, sticky_prob=0.25, noop_max=30,
                       max_episode_steps=27_000, fire_after_life_loss=True)
@@ -160,6 +161,8 @@ class AtariGame:
             has_draws=False,
             discount=DISCOUNT,
             kind="environment",
+            frame_stack=s["stack"],
+            screen=True,
         )
 
     def new_env(self, seed: int, sticky_prob: float | None = None,
@@ -179,9 +182,7 @@ class AtariGame:
     def apply_symmetry(self, k: int, obs: np.ndarray,
                        policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Identity (Atari screens have no symmetry); k must be 0."""
-        if k != 0:
-            raise GameError(f"{self.info.name} has 1 symmetry, got index {k}")
-        return obs, policy
+        return identity_only(self.info.name, k, obs, policy)
 
     @staticmethod
     def transform_reward(r: float) -> float:

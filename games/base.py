@@ -115,10 +115,23 @@ class GameInfo:
     """GTP commands that set an external engine up for this game (Go: boardsize, komi)."""
     uci_variant: str | None = None
     """UCI_Variant sent to an external UCI engine (None: standard chess or no UCI)."""
+    frame_stack: int = 0
+    """Environments whose observation is their last `frame_stack` screens (Atari: uint8
+    frames, observation_shape[0] of them): the replay stores each frame once, taken from
+    the environment's `frame()`, and rebuilds the stack by slicing. 0: observations are
+    stored whole as float planes (board games; vector environments such as gym/CartPole-v1)."""
+    screen: bool = False
+    """Environments: whether an environment shows a full-colour screen (`rgb()` ->
+    uint8[H, W, 3]) that `tabula play` can record as a GIF (Atari)."""
 
     def __post_init__(self):
         if self.kind not in ("board", "environment"):
             raise ValueError(f"GameInfo.kind must be 'board' or 'environment', got {self.kind!r}")
+        if self.frame_stack and (self.kind != "environment" or self.frame_stack < 0
+                                 or self.observation_shape[0] != self.frame_stack):
+            raise ValueError("GameInfo.frame_stack must be 0, or for an environment the first "
+                             f"observation dimension; got {self.frame_stack!r} with kind "
+                             f"{self.kind!r} and observation_shape {self.observation_shape}")
 
 
 @runtime_checkable

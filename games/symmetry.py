@@ -69,3 +69,19 @@ def mirror_columns(
         return (np.array(obs[..., ::-1], order="C", copy=True),
                 np.array(policy[:, ::-1], order="C", copy=True))
     raise GameError(f"mirror symmetry index must be 0 or 1, got {k}")
+
+
+def identity_only(name: str, k: int, obs: np.ndarray,
+                  policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The identity, for games with one symmetry (environments); k must be 0.
+
+    Args:
+      name: the game's name, for the error.
+      k: 0.
+      obs, policy: returned as they are.
+    Raises:
+      GameError: k is not 0.
+    """
+    if k != 0:
+        raise GameError(f"{name} has 1 symmetry, got index {k}")
+    return obs, policy

@@ -26,7 +26,7 @@ from engine.muzero_search import MuZeroInference
 from selfplay import config as cfg
 from selfplay.actor import Actor
 from selfplay.learner import Learner, scheduled_lr
-from selfplay.muzero_actor import MuZeroActor, is_environment, reanalyze
+from selfplay.muzero_actor import MuZeroActor, is_environment, reanalyze, value_bounds
 from selfplay.muzero_learner import MuZeroLearner
 from selfplay.muzero_replay import (SegmentReplay, encode_segments, load_segments_window,
                                     read_segments, segments_size, write_segments)
@@ -123,7 +123,8 @@ class AlphaZero:
         """Figures an actor collected that the chunk carries (and the actor forgets)."""
         return {}
 
-    def value_bounds(self, actor=None, replay=None):
+    def value_bounds(self, game):
+        """The search's known value bounds for `game`, or None (min-max normalised)."""
         return None
 
     def wants_evaluator_for_learning(self, config: cfg.TrainConfig) -> bool:
@@ -166,7 +167,7 @@ class MuZero(AlphaZero):
         info, mz = game.info, config.muzero
         return SegmentReplay(
             config.replay.window_positions, info.observation_shape, info.num_actions,
-            frames=is_environment(game), unroll_steps=mz.unroll_steps,
+            frames=info.frame_stack > 0, unroll_steps=mz.unroll_steps,
             td_steps=mz.td_steps, discount=config.search.discount,
             prioritized=mz.prioritized, alpha=mz.priority_alpha, beta=mz.priority_beta,
             max_bytes=_mb_bytes(config.replay.window_mb))
@@ -219,11 +220,8 @@ class MuZero(AlphaZero):
         actor.episode_returns.clear()
         return {"episode_returns": returns}
 
-    def value_bounds(self, actor=None, replay=None):
-        """Known for board games ([-1, 1]); learned in environments (the actor's, or None)."""
-        if actor is not None:
-            return actor.value_bounds
-        return None if replay.frames else (-1.0, 1.0)
+    def value_bounds(self, game):
+        return value_bounds(game)
 
     def wants_evaluator_for_learning(self, config: cfg.TrainConfig) -> bool:
         return config.muzero.reanalyze_fraction > 0

@@ -206,7 +206,7 @@ def _iteration(run: RunState, evaluator, stop) -> dict:
         run.write_shard(records)
         run.add(records)
     return _learn(run, evaluator, stop, records, moves, [chunk],
-                  run.algo.value_bounds(actor=actor))
+                  run.algo.value_bounds(run.game))
 
 
 def _learn(run: RunState, evaluator, stop, records: list, moves: int, chunks: list[dict],
@@ -261,11 +261,6 @@ def _incoming(run_dir: Path) -> list[Path]:
     return [p for *_, p in sorted(paths)]
 
 
-def _value_bounds(run: RunState):
-    """The value bounds for reanalysing with chunks from actor processes (MuZero)."""
-    return run.algo.value_bounds(replay=run.replay)
-
-
 def _ingest(run: RunState, paths: list[Path], log) -> list:
     """Takes actor chunks into the replay; a damaged one is set aside with a warning."""
     records: list = []
@@ -296,7 +291,7 @@ def _parallel_iteration(run: RunState, pool, stop, log, go_on) -> dict | None:
     moves = sum(len(r) for r in records)
     evaluator = (run.evaluator() if run.algo.wants_evaluator_for_learning(run.config)
                  else None)
-    row = _learn(run, evaluator, stop, records, moves, chunks, _value_bounds(run))
+    row = _learn(run, evaluator, stop, records, moves, chunks, run.algo.value_bounds(run.game))
     batch_after = pool.batch_stats()
     if batch_before and batch_after and batch_after["batches"] > batch_before["batches"]:
         row["selfplay/mean_batch"] = ((batch_after["evaluations"] - batch_before["evaluations"])

@@ -1,7 +1,7 @@
 """The MuZero self-play actor: many games or episodes at once, searched with the learned model.
 
 Board games (two players, rewards for the mover, discount -1) and environments
-(Atari: one player, discount gamma, min-max normalised values) share the loop:
+(Atari, gym/: one player, discount gamma, min-max normalised values) share the loop:
 every move the B current positions are searched together (one recurrent
 inference per simulation step for all), each slot plays its move, and
 finished games (or segments of long episodes) come out as `Segment`s. The
@@ -23,6 +23,11 @@ from selfplay.muzero_replay import Segment
 
 def is_environment(game) -> bool:
     return game.info.kind == "environment"
+
+
+def value_bounds(game) -> tuple[float, float] | None:
+    """Known for board games ([-1, 1]); None in environments (min-max normalised)."""
+    return None if is_environment(game) else (-1.0, 1.0)
 
 
 @dataclass
@@ -73,9 +78,10 @@ class MuZeroActor:
         self.moves_played = 0
         self.env = is_environment(game)
         info = game.info
-        self.frames = self.env
-        self.stack = info.observation_shape[0] if self.env else 1
-        self.value_bounds = None if self.env else (-1.0, 1.0)
+        # Stacked screens are stored once per frame; other observations whole.
+        self.frames = info.frame_stack > 0
+        self.stack = info.frame_stack if self.frames else 1
+        self.value_bounds = value_bounds(game)
         n = selfplay.parallel_games
         if self.env:
             self._slots = [game.new_env(seed * 1_000_003 + i) for i in range(n)]
@@ -88,7 +94,7 @@ class MuZeroActor:
 
     def _new_trajectory(self, slot) -> _Trajectory:
         traj = _Trajectory()
-        if self.env:
+        if self.frames:
             traj.obs.extend([slot.frame()] * (self.stack - 1))
         return traj
 
@@ -112,7 +118,7 @@ class MuZeroActor:
             for i, slot in enumerate(self._slots):
                 traj = self._trajectories[i]
                 a = int(actions[i])
-                traj.obs.append(slot.frame() if self.env else obs[i])
+                traj.obs.append(slot.frame() if self.frames else obs[i])
                 traj.actions.append(a)
                 traj.policies.append(result.policy[i])
                 traj.root_values.append(float(result.value[i]))

@@ -110,18 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("play", help="play against a checkpoint at a text prompt, or watch it "
-                                    "play an Atari game")
+                                    "play an environment (Atari, gym)")
     _engine_options(p, "game to play (default: the checkpoint's game)")
     batch_option(p)
     p.add_argument("--engine-first", action="store_true", help="the engine plays first")
-    w = p.add_argument_group("environments (atari/<Name>)")
+    w = p.add_argument_group("environments (atari/<Name>, gym/<EnvId>)")
     w.add_argument("--agent", choices=("random",),
                    help="random: uniformly random actions instead of a checkpoint")
     w.add_argument("--episodes", type=int, metavar="N", help="episodes, played at once (default 1)")
     w.add_argument("--max-steps", type=int, metavar="N",
                    help="agent steps per episode at most (default: the game's limit)")
     w.add_argument("--gif", metavar="FILE",
-                   help="GIF of the first episode (default: <checkpoint stem>-<game>.gif)")
+                   help="GIF of the first episode (default: <checkpoint stem>-<game>.gif; "
+                        "games with a screen, e.g. Atari)")
     w.add_argument("--no-gif", action="store_true", help="write no GIF")
     w.add_argument("--json", metavar="FILE", help="write the returns and their summary as JSON")
     w.add_argument("--noise", action="store_true",
@@ -400,6 +401,11 @@ def _cmd_games(args) -> int:
             notes.append(textwrap.fill(
                 f"{name}: {len(atari)} games: {', '.join(atari)}", width=100,
                 subsequent_indent="    ") if atari else f"{name}: unavailable ({INSTALL_HINT})")
+            continue
+        if name == "gym/<name>":
+            from games.gym import family_note
+
+            notes.append(family_note())
             continue
         if name.endswith("<name>"):
             notes.append(f"{name}: a family; give the member name, e.g. {name[:-6]}<member>")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-EXTRAS = {"ray": "ray", "ale_py": "atari", "gymnasium": "atari", "chess": "dev"}
+EXTRAS = {"ray": "ray", "ale_py": "atari", "gymnasium": "gym", "chess": "dev"}
 """Module -> the extra of pyproject.toml that installs it."""
 
 

@@ -29,5 +29,5 @@ def test_dev_installs_every_extra_the_suite_imports():
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
     dev = {re.split(r"[<>=\[]", r)[0] for r in extras["dev"]}
-    for extra in ("atari", "ray"):
+    for extra in ("atari", "gym", "ray"):
         assert {re.split(r"[<>=\[]", r)[0] for r in extras[extra]} <= dev, extra

@@ -1,6 +1,6 @@
-"""Watching an agent play an environment game (Atari): episodes, returns, a GIF.
+"""Watching an agent play an environment game (Atari, gym/): episodes, returns, a GIF.
 
-`tabula play --game atari/<Name>` lands here. Several episodes are played at
+`tabula play --game atari/<Name>` (or gym/<EnvId>) lands here. Several episodes are played at
 once: every step, the live environments are searched together in one
 `analyze` call (temperature 0, no noise), so N episodes cost about as many
 network calls as the longest one. Episode i runs on an environment seeded
@@ -52,9 +52,10 @@ class WatchConfig:
     max_steps: int | None = None
     """Agent steps per episode at most (default: the game's own limit)."""
     gif: str | None = None
-    """GIF of the first episode (default: <checkpoint stem or 'random'>-<game>.gif)."""
+    """GIF of the first episode (default: <checkpoint stem or 'random'>-<game>.gif, for
+    games with a screen, GameInfo.screen)."""
     no_gif: bool = False
-    """Write no GIF."""
+    """Write no GIF (games without a screen never write one)."""
     json: str | None = None
     """Write the episodes and the summary to this JSON file."""
     noise: bool = False
@@ -266,7 +267,10 @@ def run_watch(game, config: WatchConfig) -> int:
 
     agent = load_agent(game, config)
     name = game.info.name
-    gif_path = None if config.no_gif else Path(config.gif or default_gif_path(name, config))
+    if config.gif is not None and not game.info.screen:
+        raise ValueError(f"--gif: {name} has no screen to record")
+    gif_path = (None if config.no_gif or not game.info.screen
+                else Path(config.gif or default_gif_path(name, config)))
     if gif_path is not None:
         try:
             import PIL  # noqa: F401

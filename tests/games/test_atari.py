@@ -56,6 +56,8 @@ def test_info_and_shapes(breakout, pong):
     assert (info.num_players, info.max_game_length, info.num_symmetries) == (1, 27_000, 1)
     assert (info.has_draws, info.discount) == (False, 0.997)
     assert breakout.info.kind == "environment" and breakout.action_names == BREAKOUT_ACTIONS
+    # Stacked screens: the replay stores each frame once; play can record a GIF.
+    assert info.frame_stack == 4 and info.screen
     assert breakout.settings == {**ATARI_DEFAULTS, "noop_max": 0}
     assert pong.info.num_actions == 6 and pong.settings == ATARI_DEFAULTS
 

@@ -368,3 +368,53 @@ def test_cli_refuses_to_switch_algorithm_on_a_run_and_alphazero_on_atari(tmp_pat
         assert "alphazero" in lines[0].lower()
     assert (tmp_path / "mz" / "config.toml").read_text() == config
     assert not (tmp_path / "pong").exists()
+
+
+def test_muzero_cartpole_run_stores_vector_observations_and_plays(tmp_path):
+    """gym/CartPole-v1 through the real loop, then `tabula play` with its checkpoint."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from checkpoints import read_metadata
+    from tests.conftest import REPO
+
+    need("gymnasium")
+    summary = _train("gym/CartPole-v1", tmp_path, [
+        "selfplay.parallel_games=4", "selfplay.moves_per_iteration=40",
+        "muzero.segment_length=8", "muzero.unroll_steps=3", "muzero.td_steps=5",
+        "replay.min_positions=8", "learner.batch_size=8"])
+    assert summary.learner_step > 0 and summary.games > 0
+    assert read_metadata(summary.checkpoint)["game"] == "gym/CartPole-v1"
+    shards = sorted((tmp_path / "run" / "replay").glob("shard-*.msgpack"))
+    segments = [s for p in shards
+                for s in read_segments(p, "gym/CartPole-v1", (4, 1, 1), 2, False)]
+    # Float observations stored whole, one per position (no frame stack); CartPole's
+    # +1 per step unchanged; early episodes topple within 40 moves and end for real.
+    assert segments and all(s.obs.shape == (s.num_positions, 4, 1, 1) for s in segments)
+    assert all(np.all(s.rewards == 1.0) for s in segments)
+    assert any(s.done and not s.truncated and s.episode_return == s.num_positions
+               for s in segments)
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def play(*args):
+        return subprocess.run([sys.executable, "-m", "tabula", "play", "--game",
+                               "gym/CartPole-v1", "--checkpoint", str(summary.checkpoint),
+                               "--no-progress", *args], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path, env=env)
+
+    done = play("--episodes", "2", "--json", "out.json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "out.json").read_text())
+    returns = [e["return"] for e in doc["episodes"]]
+    assert doc["game"] == "gym/CartPole-v1" and len(returns) == 2
+    assert all(1 <= e["steps"] <= 500 and e["return"] == e["steps"] for e in doc["episodes"])
+    assert doc["mean"] == pytest.approx(np.mean(returns)) and doc["ci95"] is not None
+    assert "gym/CartPole-v1: mean return" in done.stdout and "(95% CI) over 2 episodes" in \
+        done.stdout
+    assert not list(tmp_path.glob("*.gif"))  # no screen, no GIF
+    bad = play("--gif", "x.gif")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "tabula: error: --gif: gym/CartPole-v1 has no screen to record"]
