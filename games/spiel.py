@@ -166,9 +166,13 @@ class SpielGame:
     def parse_move(self, spiel_state: pyspiel.State, text: str) -> int:
         """Move text to an action id; checks syntax only.
 
-        Default: an action id, or open_spiel's text of a legal move.
+        Default: open_spiel's text of a legal move (exactly as written, else ignoring
+        case: chess's 'bxc4' and 'Bxc4' differ), or an action id.
         """
         text = text.strip()
+        for action in spiel_state.legal_actions():
+            if self.action_text(spiel_state, action) == text:
+                return action
         if text.lstrip("-").isdigit():  # an action id
             action = parse_count(text, self.info.num_actions)
             if action is None:
