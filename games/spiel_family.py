@@ -31,6 +31,9 @@ game's tensor is read (`LAYOUTS`; checked in tests/games/test_spiel_family.py):
     oware, nim, ...), whose boards are not the same for both colours (a
     direction of play, sides to connect); the turn plane tells them apart.
 
+open_spiel's twixt keeps its board size process-wide: after 'spiel/twixt' another size
+in the same process gives tensors of the wrong size (open_spiel raises).
+
 Search goes through games.spiel_batch.SpielBatch: pyspiel states per node,
 clone and apply in C++.
 """

@@ -26,7 +26,7 @@ TRAINED = [
     "havannah(board_size=3)", "hex(board_size=5)", "hive",
     "lines_of_action(max_game_length=60)", "mnk(k=3,m=4,n=4)", "nim", "othello",
     "oware(num_houses_per_player=3,num_seeds_per_house=2)", "pentago",
-    "quoridor(board_size=5,wall_count=2)", "tic_tac_toe", "twixt(board_size=5)",
+    "quoridor(board_size=5,wall_count=2)", "tic_tac_toe", "twixt",
     "y(board_size=5)",
 ]
 # Moves per iteration so that every game finishes some games (random-ish games are long).
