@@ -61,6 +61,8 @@ def get_game(name: str) -> Game:
             raise GameError(_unknown_message(name))
         game = _resolve(_GAMES[family])(rest)
     _LOADED[name] = game
+    # A family may normalise the name ('spiel/hex()' is 'spiel/hex'): both find the game.
+    _LOADED.setdefault(game.info.name, game)
     return game
 
 
@@ -89,3 +91,4 @@ register_game("go19", "games.go:go19")
 register_game("go/", "games.go:go_family")
 register_game("atari/", "games.atari:atari_game")
 register_game("gym/", "games.gym:gym_game")
+register_game("spiel/", "games.spiel_family:spiel_game")

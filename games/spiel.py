@@ -14,6 +14,12 @@ plane 2 = empty cells. Spatial layout is open_spiel's unchanged (tic-tac-toe:
 row 0 is the top row; Connect Four: row 0 is the bottom row). For a terminal
 state the point of view is the player who would move next in strict
 alternation (`len(history) % 2`), which is also what `to_play()` returns then.
+Other layouts override `SpielGame.observe` (games/spiel_family.py).
+
+Tabula's search assumes the players alternate (a child's value is its parent's
+negated), so `unsupported_reason` refuses what breaks that or the other
+assumptions, and `SpielState.apply` raises if a game lets a player move twice
+in a row anyway.
 """
 
 from __future__ import annotations
@@ -24,6 +30,43 @@ import numpy as np
 import pyspiel
 
 from games.base import GameError, GameInfo, ObjectBatch, SearchBatch, State, parse_count
+
+REQUIREMENT = ("Tabula plays two-player, zero-sum, deterministic, perfect-information, "
+               "sequential games")
+
+
+def unsupported_reason(spiel_game: pyspiel.Game) -> str | None:
+    """Why Tabula cannot play `spiel_game`, on one line (every excluding property), or None.
+
+    Checked: two players, sequential moves, perfect information, no chance
+    events, zero-sum returns within [-1, 1] (the value head's range), an
+    observation tensor. That players alternate is not declared by open_spiel;
+    callers check it (games/spiel_family.py) and `SpielState.apply` enforces it.
+    """
+    game_type = spiel_game.get_type()
+    kind = pyspiel.GameType
+    reasons = []
+    if spiel_game.num_players() != 2:
+        players = spiel_game.num_players()
+        reasons.append(f"{players} player{'s' * (players != 1)}")
+    if game_type.dynamics != kind.Dynamics.SEQUENTIAL:
+        reasons.append("simultaneous moves")
+    if game_type.information != kind.Information.PERFECT_INFORMATION:
+        reasons.append("imperfect information")
+    if game_type.chance_mode != kind.ChanceMode.DETERMINISTIC:
+        reasons.append("chance events")
+    if game_type.utility != kind.Utility.ZERO_SUM:
+        utility = {kind.Utility.GENERAL_SUM: "general-sum", kind.Utility.CONSTANT_SUM:
+                   "constant-sum (not zero-sum)", kind.Utility.IDENTICAL: "identical (team)"}
+        reasons.append(f"{utility.get(game_type.utility, str(game_type.utility))} returns")
+    elif not -1 <= spiel_game.min_utility() <= spiel_game.max_utility() <= 1:
+        reasons.append(f"returns in [{spiel_game.min_utility():g}, "
+                       f"{spiel_game.max_utility():g}], outside the value range [-1, 1]")
+    if not game_type.provides_observation_tensor:
+        reasons.append("no observation tensor")
+    if not reasons:
+        return None
+    return f"{', '.join(reasons)}; {REQUIREMENT}"
 
 
 class SpielGame:
@@ -41,6 +84,7 @@ class SpielGame:
         params: dict | None = None,
         *,
         player_planes: tuple[int, int, int] | None = None,
+        spiel_game: pyspiel.Game | None = None,
     ):
         """Loads the pyspiel game and checks it against `info`.
 
@@ -52,24 +96,22 @@ class SpielGame:
             planes (player 0's stones, player 1's stones, empty). If given, the
             observation is reordered to (mover, opponent, empty); if None,
             open_spiel's tensor (for the player to move) is used as is.
+          spiel_game: the pyspiel game, already loaded (then `spiel_name` and
+            `params` are not used).
         """
         self.info = info
-        self.spiel_game = pyspiel.load_game(spiel_name, dict(params or {}))
+        self.spiel_game = (pyspiel.load_game(spiel_name, dict(params or {}))
+                           if spiel_game is None else spiel_game)
         self.player_planes = player_planes
-        game_type = self.spiel_game.get_type()
-        if (self.spiel_game.num_players() != 2
-                or game_type.dynamics != pyspiel.GameType.Dynamics.SEQUENTIAL
-                or game_type.chance_mode != pyspiel.GameType.ChanceMode.DETERMINISTIC
-                or game_type.information
-                != pyspiel.GameType.Information.PERFECT_INFORMATION):
-            raise GameError(
-                f"{spiel_name!r} is not a two-player, sequential, deterministic, "
-                "perfect-information game; SpielGame does not support it")
+        if (reason := unsupported_reason(self.spiel_game)) is not None:
+            raise GameError(f"{spiel_name!r}: {reason}")
         if self.spiel_game.num_distinct_actions() != info.num_actions:
             raise GameError(
                 f"{info.name}: num_actions {info.num_actions} != open_spiel's "
                 f"{self.spiel_game.num_distinct_actions()}")
-        if self.spiel_game.observation_tensor_size() != int(np.prod(info.observation_shape)):
+        # A loaded game's info is derived from it, with its own observation layout.
+        if (spiel_game is None and self.spiel_game.observation_tensor_size()
+                != int(np.prod(info.observation_shape))):
             raise GameError(
                 f"{info.name}: observation_shape {info.observation_shape} does not "
                 f"match open_spiel's tensor size {self.spiel_game.observation_tensor_size()}")
@@ -97,6 +139,19 @@ class SpielGame:
         """A generic `ObjectBatch`; fast games override this."""
         return ObjectBatch(roots, capacity)
 
+    def observe(self, spiel_state: pyspiel.State, player: int) -> np.ndarray:
+        """float32[observation_shape]: `spiel_state` seen by `player` (see the module doc)."""
+        shape = self.info.observation_shape
+        planes = self.player_planes
+        if planes is None:
+            tensor = spiel_state.observation_tensor(player)
+            return np.asarray(tensor, dtype=np.float32).reshape(shape)
+        # open_spiel's tensor is absolute here: any player's view is the same.
+        tensor = np.asarray(spiel_state.observation_tensor(0), dtype=np.float32)
+        tensor = tensor.reshape(shape)
+        order = [planes[player], planes[1 - player], planes[2]]
+        return np.ascontiguousarray(tensor[order])
+
     # Presentation hooks, overridden by game modules.
 
     def board_text(self, spiel_state: pyspiel.State) -> str:
@@ -111,9 +166,13 @@ class SpielGame:
     def parse_move(self, spiel_state: pyspiel.State, text: str) -> int:
         """Move text to an action id; checks syntax only.
 
-        Default: an action id, or open_spiel's text of a legal move.
+        Default: open_spiel's text of a legal move (exactly as written, else ignoring
+        case: chess's 'bxc4' and 'Bxc4' differ), or an action id.
         """
         text = text.strip()
+        for action in spiel_state.legal_actions():
+            if self.action_text(spiel_state, action) == text:
+                return action
         if text.lstrip("-").isdigit():  # an action id
             action = parse_count(text, self.info.num_actions)
             if action is None:
@@ -169,6 +228,8 @@ class SpielState:
         self.spiel_state.apply_action(action)
         if self.spiel_state.is_terminal():
             return float(self.spiel_state.returns()[mover])
+        if self.spiel_state.current_player() == mover:
+            raise GameError(not_alternating(self.game.info.name, mover))
         return 0.0
 
     def clone(self) -> "SpielState":
@@ -192,17 +253,7 @@ class SpielState:
 
     def observation(self) -> np.ndarray:
         """float32[observation_shape] from the point of view of `to_play()` (see module doc)."""
-        shape = self.game.info.observation_shape
-        player = self.to_play()
-        planes = self.game.player_planes
-        if planes is None:
-            tensor = self.spiel_state.observation_tensor(player)
-            return np.asarray(tensor, dtype=np.float32).reshape(shape)
-        # open_spiel's tensor is absolute here: any player's view is the same.
-        tensor = np.asarray(self.spiel_state.observation_tensor(0), dtype=np.float32)
-        tensor = tensor.reshape(shape)
-        order = [planes[player], planes[1 - player], planes[2]]
-        return np.ascontiguousarray(tensor[order])
+        return self.game.observe(self.spiel_state, self.to_play())
 
     def history(self) -> list[int]:
         """Actions played from the initial position."""
@@ -234,7 +285,13 @@ class SpielState:
         return f"<{self.game.info.name} state, history={self.history()}>"
 
 
-def status_text(spiel_state: pyspiel.State, symbols: str = "xo") -> str:
+def not_alternating(name: str, player: int) -> str:
+    """The error of a game that left `player` to move twice in a row."""
+    return (f"{name}: player {player} moved twice in a row; Tabula's search needs the "
+            "players to alternate")
+
+
+def status_text(spiel_state: pyspiel.State, symbols: Sequence[str] = "xo") -> str:
     """'x to play', 'o wins' or 'draw' for a two-player state; symbols name players 0, 1."""
     if not spiel_state.is_terminal():
         return f"{symbols[spiel_state.current_player()]} to play"

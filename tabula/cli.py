@@ -213,8 +213,11 @@ def _cmd_train(args) -> int:
     from selfplay.loop import train
 
     game, overrides = _train_settings(args)
-    name = game or DEFAULT_TRAIN_GAME
-    the_game = get_game(name)
+    the_game = get_game(game or DEFAULT_TRAIN_GAME)
+    # The game's own spelling of its name ('spiel/hex()' is 'spiel/hex'): the run
+    # directory, config and checkpoints all carry this one.
+    name = the_game.info.name
+    game = name if game else None
     algo = args.algo or default_algorithm(the_game)
     if (refusal := algorithm(algo).refuse(the_game)) is not None:
         raise cfg.ConfigError(refusal)
@@ -406,6 +409,17 @@ def _cmd_games(args) -> int:
             from games.gym import family_note
 
             notes.append(family_note())
+            continue
+        if name == "spiel/<name>":
+            import textwrap
+
+            from games.spiel_family import spiel_names
+
+            spiel = spiel_names()
+            notes.append(textwrap.fill(
+                f"{name}: {len(spiel)} open_spiel games: {', '.join(spiel)}; parameters in "
+                "open_spiel's syntax, e.g. 'spiel/hex(board_size=7)'", width=100,
+                subsequent_indent="    "))
             continue
         if name.endswith("<name>"):
             notes.append(f"{name}: a family; give the member name, e.g. {name[:-6]}<member>")

@@ -19,7 +19,7 @@ def test_known_games_and_facts():
     assert {info.name for info in list_games()} == {"tictactoe", "connect4", "go9", "go13", "go19",
                                                     "chess"}
     assert games.game_names() == ["atari/<name>", "chess", "connect4", "go/<name>", "go13",
-                                  "go19", "go9", "gym/<name>", "tictactoe"]
+                                  "go19", "go9", "gym/<name>", "spiel/<name>", "tictactoe"]
     assert get_game("go/7").info.observation_shape == (17, 7, 7)
 
 
@@ -30,7 +30,7 @@ def test_unknown_name_suggests(name, suggestion):
     with pytest.raises(GameError, match=f"did you mean '{suggestion}'") as err:
         get_game(name)
     assert ("known games: atari/<name>, chess, connect4, go/<name>, go13, go19, go9, "
-            "gym/<name>, tictactoe" in str(err.value))
+            "gym/<name>, spiel/<name>, tictactoe" in str(err.value))
 
 
 def test_unknown_name_without_close_match():

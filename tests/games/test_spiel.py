@@ -106,7 +106,7 @@ def test_generic_adapter_without_player_planes():
 def test_adapter_rejects_unsupported_games():
     info = GameInfo("kuhn", num_actions=2, observation_shape=(11,), num_players=2,
                     max_game_length=3)
-    with pytest.raises(GameError, match="not a two-player"):
+    with pytest.raises(GameError, match="'kuhn_poker': imperfect information, chance events"):
         SpielGame(info, "kuhn_poker")
     wrong = GameInfo("ttt", num_actions=10, observation_shape=(3, 3, 3), num_players=2,
                      max_game_length=9)
