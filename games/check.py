@@ -80,17 +80,13 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}{detail}{error_site(error)}"
 
 
-def _crash(method: str, error: BaseException) -> _Fault:
-    return _Fault(f"{method} raised {describe_error(error)}")
-
-
 class _Checker:
     """The checks of one `check_game` call; `moves` is the current game's move list."""
 
     def __init__(self, game, rng: np.random.Generator):
         self.game, self.rng = game, rng
         self.info: GameInfo = game.info
-        self.moves: list[str] = []
+        self.moves: list[str] | None = None  # the current random game's moves, as text
         self.positions: list = []  # non-terminal states kept for the later checks
 
     def call(self, method: str, fn: Callable, *args):
@@ -100,9 +96,12 @@ class _Checker:
         except _Fault:
             raise
         except Exception as e:
-            raise _crash(method, e) from None
+            raise self.fail(f"{method} raised {describe_error(e)}") from None
 
     def fail(self, message: str) -> _Fault:
+        """A fault saying where in the current game it happened (if in one)."""
+        if self.moves is None:
+            return _Fault(message)
         after = f" (after moves {' '.join(self.moves)})" if self.moves else " (initial position)"
         return _Fault(message + after)
 
@@ -127,6 +126,9 @@ class _Checker:
                 and all(isinstance(n, int) and n >= 1 for n in shape)):
             raise _Fault(f"GameInfo.observation_shape must be a tuple of positive ints, "
                          f"got {shape!r}")
+        if info.kind == "board" and len(shape) != 3:
+            raise _Fault(f"GameInfo.observation_shape must be (planes, rows, columns): the "
+                         f"network is convolutional, got {shape!r}")
         for field, low in (("num_actions", 1), ("max_game_length", 1), ("num_symmetries", 1)):
             value = getattr(info, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -245,7 +247,7 @@ class _Checker:
                                 f"({_text(state, action)}) legal but State.apply() refused "
                                 f"it: {_first_line(e)}") from None
             except Exception as e:
-                raise _crash(f"State.apply({action})", e) from None
+                raise self.fail(f"State.apply({action}) raised {describe_error(e)}") from None
         illegal = np.flatnonzero(~mask)
         for action in ([int(self.rng.choice(illegal))] if illegal.size else []) + [
                 -1, self.info.num_actions]:
@@ -318,7 +320,7 @@ class _Checker:
     def check_symmetries(self) -> None:
         if not self.positions:
             return
-        self.moves = []
+        self.moves = None
         obs = np.stack([s.observation() for s in self.positions])
         policy = np.stack([s.legal_mask() for s in self.positions]).astype(np.float32)
         policy /= policy.sum(axis=1, keepdims=True)
@@ -345,7 +347,7 @@ class _Checker:
         roots = self.positions[:BATCH_ROOTS]
         if not roots:
             return
-        self.moves = []
+        self.moves = None
         info, n = self.info, len(roots)
         method = "Game.new_search_batch()"
         batch = self.call(method, self.game.new_search_batch, roots, 2)

@@ -110,8 +110,8 @@ def _instantiate(obj, path: str, name: str):
     if _is_game(obj):
         return obj
     if not callable(obj):
-        raise GameError(f"game {name!r}: {path} is a {type(obj).__name__}, not a game (an "
-                        "object with info: GameInfo), a Game class or a factory")
+        raise GameError(f"game {name!r}: {path} (of type {type(obj).__name__}) is not a game "
+                        "(an object with info: GameInfo), a Game class or a factory")
     try:
         game = obj()
     except Exception as e:

@@ -246,7 +246,7 @@ def test_self_check_passes_on_the_guide_game():
 BAD_PATHS = {
     "nosuchmodule_xyz:Game": "game 'nosuchmodule_xyz:Game': no module named 'nosuchmodule_xyz'",
     "hexapawn_ok:Nope": "hexapawn_ok (hexapawn_ok.py) has no attribute 'Nope'",
-    "hexapawn_ok:SIZE": "hexapawn_ok:SIZE is a int, not a game",
+    "hexapawn_ok:SIZE": "hexapawn_ok:SIZE (of type int) is not a game",
     "hexapawn_ok:HexapawnState": "hexapawn_ok:HexapawnState() returned a HexapawnState, not a "
                                  "game",
     "hexapawn_ok:": "expected module.path:Attribute",
