@@ -1,7 +1,8 @@
 """Game rules behind one interface (see games/base.py) and a registry of names."""
 
 from games.base import Game, GameError, GameInfo, ObjectBatch, SearchBatch, State
-from games.registry import game_names, get_game, list_games, register_game
+from games.check import check_game
+from games.registry import game_names, get_game, is_user_game, list_games, register_game
 from games.sgf import SgfError, SgfGame, gtp_to_sgf, read_sgf, sgf_to_gtp, write_sgf
 
 _LAZY = {"ChessGame": "games.chess", "ChessState": "games.chess",
@@ -21,9 +22,11 @@ __all__ = [
     "SgfError",
     "SgfGame",
     "State",
+    "check_game",
     "game_names",
     "get_game",
     "gtp_to_sgf",
+    "is_user_game",
     "list_games",
     "read_sgf",
     "register_game",

@@ -3,7 +3,9 @@
 A game is registered as 'module:attribute' text (or a callable) so that
 listing names imports nothing heavy; the module is imported on the first
 `get_game`. A name ending in '/' registers a family: `get_game('atari/Breakout')`
-calls the family's factory with 'Breakout'.
+calls the family's factory with 'Breakout'. Users' games (games/user.py) are
+found by module path ('hexapawn:Hexapawn') or as installed 'tabula.games' entry
+points, and are self-checked when loaded.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib
 from typing import Callable
 
 from games.base import Game, GameError, GameInfo
+from games.user import entry_point_targets, load_user_game
 
 Factory = Callable[..., Game]
 
@@ -34,8 +37,20 @@ def register_game(name: str, target: str | Factory) -> None:
 
 
 def game_names() -> list[str]:
-    """Registered names, sorted, without loading anything; families shown as 'atari/<name>'."""
-    return sorted(n + "<name>" if n.endswith("/") else n for n in _GAMES)
+    """Registered names and installed entry points' names, sorted, without loading
+    anything; families shown as 'atari/<name>'."""
+    names = {n + "<name>" if n.endswith("/") else n for n in _GAMES}
+    return sorted(names | set(_user_entry_points()))
+
+
+def _user_entry_points() -> dict[str, str]:
+    """Installed 'tabula.games' entry points whose names no built-in game takes."""
+    return {n: t for n, t in entry_point_targets().items() if n not in _GAMES}
+
+
+def is_user_game(name: str) -> bool:
+    """Whether `name` is a user's game: a module path or an installed entry point's name."""
+    return ":" in name or (name not in _GAMES and name in _user_entry_points())
 
 
 def _resolve(target: str | Factory) -> Factory:
@@ -48,12 +63,21 @@ def _resolve(target: str | Factory) -> Factory:
 def get_game(name: str) -> Game:
     """The game registered as `name` (created once, then cached).
 
-    Raises GameError for an unknown name, listing the known ones.
+    `name` is a registered name, a family member ('go/7'), a module path
+    'module.path:Attribute' or an installed 'tabula.games' entry point's name
+    (user games: imported, then checked by games.check.check_game).
+
+    Raises GameError (one line) for an unknown name, listing the known ones, or a
+    user's game that cannot be loaded or fails its check.
     """
     if name in _LOADED:
         return _LOADED[name]
     if name in _GAMES and not name.endswith("/"):
         game = _resolve(_GAMES[name])()
+    elif ":" in name:
+        game = load_user_game(name, name)
+    elif "/" not in name and name in (user := _user_entry_points()):
+        game = load_user_game(user[name], name)
     else:
         prefix, slash, rest = name.partition("/")
         family = prefix + slash
@@ -68,7 +92,8 @@ def get_game(name: str) -> Game:
 
 def _unknown_message(name: str) -> str:
     names = game_names()
-    message = f"unknown game {name!r}; known games: {', '.join(names)}"
+    message = (f"unknown game {name!r}; known games: {', '.join(names)}, or a module "
+               "path module:Attribute")
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
     if not close:
         close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.5)

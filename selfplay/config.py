@@ -23,6 +23,8 @@ from engine.search import SearchConfig
 from games.base import parse_count
 
 PRESETS = Path(__file__).parent / "presets"
+USER_PRESET = PRESETS / "user_game.toml"
+"""The start of a user's game that has no preset of its own (a small board game's)."""
 
 
 class ConfigError(ValueError):
@@ -500,7 +502,8 @@ def preset(game: str, algo: str = "alphazero") -> TrainConfig:
     """Defaults plus the game's preset, if it has one.
 
     Presets: selfplay/presets/<game>.toml (a family's game such as atari/Pong
-    falls back to atari.toml), then for MuZero <game>.muzero.toml on top.
+    falls back to atari.toml), then for MuZero <game>.muzero.toml on top. A user's
+    game (games.is_user_game) without a preset of its own starts from USER_PRESET.
     """
     if algo not in ALGOS:
         raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {algo!r}")
@@ -509,10 +512,14 @@ def preset(game: str, algo: str = "alphazero") -> TrainConfig:
     family = game.split("/")[0] if "/" in game else None
     names = [stem] if family is None else [family, stem]
     names += [f"{n}.{algo}" for n in names]  # e.g. tictactoe.muzero.toml
-    for name in names:
-        path = PRESETS / f"{name}.toml"
-        if path.exists():
-            config = merge(config, load_toml(path))
+    paths = [path for path in (PRESETS / f"{name}.toml" for name in names) if path.exists()]
+    if not paths:
+        from games import is_user_game
+
+        if is_user_game(game):
+            paths = [USER_PRESET]
+    for path in paths:
+        config = merge(config, load_toml(path))
     return dataclasses.replace(config, game=game, algo=algo)
 
 

@@ -222,7 +222,7 @@ def _cmd_train(args) -> int:
     if (refusal := algorithm(algo).refuse(the_game)) is not None:
         raise cfg.ConfigError(refusal)
     suffix = algorithm(algo).run_dir_suffix(the_game)
-    run_dir = Path(args.run or f"runs/{name.replace('/', '_')}{suffix}")
+    run_dir = Path(args.run or f"runs/{name.replace('/', '_').replace(':', '_')}{suffix}")
     if args.algo:
         overrides["algo"] = args.algo
     if args.actors not in (None, "auto") and args.backend != "ray":
@@ -437,6 +437,8 @@ def _cmd_games(args) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for note in notes:
         print(note)
+    print("any other game: --game module.path:Attribute (a Python file of your own; "
+          "docs/NEW_GAME.md)")
     return 0
 
 
