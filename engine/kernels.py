@@ -3,6 +3,9 @@
 Every kernel is a module-level `@njit(cache=True, nogil=True)` function of the
 `Tree` arrays (engine/tree.py) and scalars. They print nothing, allocate
 little and use no random numbers: noise is drawn by the caller and passed in.
+Between a node and its parent they apply the node's own value multiplier,
+`tree.discount[b, node]` (engine/tree.py), never a search-wide constant: Q of
+the parent's action is reward[child] + discount[child] * V(child).
 
 Selection modes (`mode` argument):
   MODE_PUCT: AlphaZero's PUCT with first-play urgency everywhere.
@@ -89,8 +92,8 @@ def add_dirichlet_noise(tree, noise, fraction):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def puct_action(children, visit_count, virtual_count, value_sum, reward, prior, lo, hi,
-                b, node, explore, fpu_reduction, discount):
+def puct_action(children, visit_count, virtual_count, value_sum, reward, discount, prior, lo,
+                hi, b, node, explore, fpu_reduction):
     """AlphaZero's PUCT choice at `node`, counting pending (virtual) visits as losses.
 
     score(a) = Qn(a) + explore[N] * prior(a) / (1 + n(a)), where explore[N] =
@@ -122,7 +125,7 @@ def puct_action(children, visit_count, virtual_count, value_sum, reward, prior, 
             n = real + virtual_count[b, child]
             score = pb_c * prior[b, node, a] / (1.0 + n)
             if real > 0:
-                q = reward[b, child] + discount * value_sum[b, child] / real
+                q = reward[b, child] + discount[b, child] * value_sum[b, child] / real
                 score += (q - offset) * scale * real / n
         if score > best_score:
             best_score = score
@@ -155,14 +158,14 @@ def forced_root_action(children, visit_count, virtual_count, prior, b, forced_k)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gather_children(children, visit_count, virtual_count, value_sum, reward, prior, raw_value,
-                     b, node, discount, c_visit, c_scale, q_out, n_out, visited_out):
+def _gather_children(children, visit_count, virtual_count, value_sum, reward, discount, prior,
+                     raw_value, b, node, c_visit, c_scale, q_out, n_out, visited_out):
     """One pass over the children of `node`: what sigma(completed Q) and the selection
     rules need, so that later passes read only the work arrays.
 
     Writes, for every action a: n_out[a] = the child's visits plus pending visits (0
     without a node, -1 if illegal); visited_out[a] = the child has a completed visit;
-    q_out[a] = its Q = reward + discount * V(child) (visited children only).
+    q_out[a] = its Q = reward + discount[child] * V(child) (visited children only).
     Unvisited children are completed with the mixed value (raw value and the
     prior-weighted visited Q, as in mctx); the completed values are rescaled to
     [0, 1] over the legal actions and scaled by (c_visit + max visits) * c_scale:
@@ -195,7 +198,7 @@ def _gather_children(children, visit_count, virtual_count, value_sum, reward, pr
         else:
             n_out[a] = 0
         if n > 0:
-            q = reward[b, child] + discount * value_sum[b, child] / n
+            q = reward[b, child] + discount[b, child] * value_sum[b, child] / n
             q_out[a] = q
             visited_out[a] = True
             p = max(prior[b, node, a], 1e-30)
@@ -219,8 +222,8 @@ def _gather_children(children, visit_count, virtual_count, value_sum, reward, pr
 
 
 @njit(cache=True, nogil=True)
-def completed_q(children, visit_count, virtual_count, value_sum, reward, prior, raw_value, b,
-                node, discount, c_visit, c_scale, out, counts, visited):
+def completed_q(children, visit_count, virtual_count, value_sum, reward, discount, prior,
+                raw_value, b, node, c_visit, c_scale, out, counts, visited):
     """sigma(completed Q) of every legal child of `node` into `out` (float64[A]).
 
     See _gather_children for the formula; illegal entries are set to 0.
@@ -230,8 +233,8 @@ def completed_q(children, visit_count, virtual_count, value_sum, reward, prior, 
       sigma of the mixed value, the entry shared by all unvisited children.
     """
     mixed, lo, _, scale, _, _ = _gather_children(
-        children, visit_count, virtual_count, value_sum, reward, prior, raw_value, b, node,
-        discount, c_visit, c_scale, out, counts, visited)
+        children, visit_count, virtual_count, value_sum, reward, discount, prior, raw_value, b,
+        node, c_visit, c_scale, out, counts, visited)
     sigma_mixed = (mixed - lo) * scale
     for a in range(prior.shape[2]):
         if counts[a] < 0:
@@ -244,9 +247,9 @@ def completed_q(children, visit_count, virtual_count, value_sum, reward, prior, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, prior,
-                       raw_value, gumbel_logits, b, discount, c_visit, c_scale,
-                       considered_table, work, counts, visited):
+def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, discount, prior,
+                       raw_value, gumbel_logits, b, c_visit, c_scale, considered_table, work,
+                       counts, visited):
     """The root action of the next simulation under sequential halving.
 
     Among legal actions whose visit count (pending ones included) equals the
@@ -256,8 +259,8 @@ def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, 
     work (float64[A]), counts (int32[A]) and visited (bool[A]) are work space.
     """
     mixed, lo, _, scale, simulation, num_legal = _gather_children(
-        children, visit_count, virtual_count, value_sum, reward, prior, raw_value, b, ROOT,
-        discount, c_visit, c_scale, work, counts, visited)
+        children, visit_count, virtual_count, value_sum, reward, discount, prior, raw_value, b,
+        ROOT, c_visit, c_scale, work, counts, visited)
     m = min(considered_table.shape[0] - 1, num_legal)
     target = considered_table[m, min(simulation, considered_table.shape[1] - 1)]
     sigma_mixed = (mixed - lo) * scale
@@ -286,9 +289,8 @@ def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def gumbel_interior_action(children, visit_count, virtual_count, value_sum, reward, prior,
-                           raw_value, b, node, discount, c_visit, c_scale, work, counts,
-                           visited):
+def gumbel_interior_action(children, visit_count, virtual_count, value_sum, reward, discount,
+                           prior, raw_value, b, node, c_visit, c_scale, work, counts, visited):
     """Deterministic Gumbel selection below the root: argmax pi'(a) - N(a) / (1 + sum N).
 
     pi' = softmax(logits + sigma) is computed as prior * exp(sigma - max sigma),
@@ -298,8 +300,8 @@ def gumbel_interior_action(children, visit_count, virtual_count, value_sum, rewa
     and visited (bool[A]) are work space.
     """
     mixed, lo, hi, scale, total, _ = _gather_children(
-        children, visit_count, virtual_count, value_sum, reward, prior, raw_value, b, node,
-        discount, c_visit, c_scale, work, counts, visited)
+        children, visit_count, virtual_count, value_sum, reward, discount, prior, raw_value, b,
+        node, c_visit, c_scale, work, counts, visited)
     top = max((hi - lo) * scale, 0.0)
     # Only unvisited children use e_mixed, and then sigma(mixed) <= top; the clamp
     # keeps exp from overflowing (an error without JIT) when every child is visited.
@@ -327,12 +329,13 @@ def gumbel_interior_action(children, visit_count, virtual_count, value_sum, rewa
 
 
 @njit(cache=True, nogil=True, inline="always")
-def backup(visit_count, virtual_count, value_sum, reward, parent, min_q, max_q, b, node,
-           value, discount, update_bounds, remove_virtual):
+def backup(visit_count, virtual_count, value_sum, reward, discount, parent, min_q, max_q, b,
+           node, value, update_bounds, remove_virtual):
     """Adds `value` (for the player to move at `node`) to the node and its ancestors.
 
-    Each step up applies Q = reward + discount * value. With `update_bounds`,
-    the Q of every node on the path widens the tree's min-max bounds. With
+    Each step up from a node applies Q = reward[node] + discount[node] * value (the
+    node's own multiplier: -1, gamma, or +1 after a same-mover step). With
+    `update_bounds`, the Q of every node on the path widens the tree's min-max bounds. With
     `remove_virtual`, one pending visit is taken off every node of the path.
     """
     while True:
@@ -343,11 +346,12 @@ def backup(visit_count, virtual_count, value_sum, reward, parent, min_q, max_q, 
         up = parent[b, node]
         if up == NO_PARENT:
             break
+        d = discount[b, node]
         if update_bounds:
-            q = reward[b, node] + discount * value_sum[b, node] / visit_count[b, node]
+            q = reward[b, node] + d * value_sum[b, node] / visit_count[b, node]
             min_q[b] = min(min_q[b], q)
             max_q[b] = max(max_q[b], q)
-        value = reward[b, node] + discount * value
+        value = reward[b, node] + d * value
         node = up
 
 
@@ -360,7 +364,7 @@ def _undo_virtual(virtual_count, parent, b, node):
 
 @njit(cache=True, nogil=True)
 def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reduction,
-                  discount, update_bounds, c_visit, c_scale, considered_table,
+                  update_bounds, c_visit, c_scale, considered_table,
                   leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced_k=0.0):
     """Selects up to `leaves_per_tree` new leaves in each tree and allocates their nodes.
 
@@ -412,18 +416,18 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
                                                tree.prior, b, forced_k)
                     if a < 0:
                         a = puct_action(children, visit_count, virtual_count, tree.value_sum,
-                                        tree.reward, tree.prior, tree.min_q[b], tree.max_q[b],
-                                        b, node, explore, fpu_reduction, discount)
+                                        tree.reward, tree.discount, tree.prior, tree.min_q[b],
+                                        tree.max_q[b], b, node, explore, fpu_reduction)
                 elif node == ROOT:
                     a = gumbel_root_action(children, visit_count, virtual_count,
-                                           tree.value_sum, tree.reward, tree.prior,
-                                           tree.raw_value, tree.gumbel_logits, b, discount,
+                                           tree.value_sum, tree.reward, tree.discount,
+                                           tree.prior, tree.raw_value, tree.gumbel_logits, b,
                                            c_visit, c_scale, considered_table, scratch,
                                            counts, visited)
                 else:
                     a = gumbel_interior_action(children, visit_count, virtual_count,
-                                               tree.value_sum, tree.reward, tree.prior,
-                                               tree.raw_value, b, node, discount, c_visit,
+                                               tree.value_sum, tree.reward, tree.discount,
+                                               tree.prior, tree.raw_value, b, node, c_visit,
                                                c_scale, scratch, counts, visited)
                 child = children[b, node, a]
                 if child == UNVISITED:
@@ -443,9 +447,9 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
                     _undo_virtual(virtual_count, tree.parent, b, child)
                     break
                 if terminal[b, child]:
-                    backup(visit_count, virtual_count, tree.value_sum, tree.reward, tree.parent,
-                           tree.min_q, tree.max_q, b, child, 0.0, discount, update_bounds,
-                           True)
+                    backup(visit_count, virtual_count, tree.value_sum, tree.reward,
+                           tree.discount, tree.parent, tree.min_q, tree.max_q, b, child, 0.0,
+                           update_bounds, True)
                     used += 1
                     break
                 node = child
@@ -454,7 +458,7 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
 
 @njit(cache=True, nogil=True)
 def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
-                      terminals, discount, update_bounds):
+                      terminals, same_mover, update_bounds):
     """Expands evaluated leaves and backs their values up to the roots.
 
     Args:
@@ -462,6 +466,9 @@ def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
       probs: float32[L, A] policies (masked softmax); values: float32[L] (ignored for
         terminal leaves).
       masks: bool[L, A]; rewards: float32[L] for the mover; terminals: bool[L].
+      same_mover: bool[L], True where the leaf's player to move is its parent's (a
+        two-player game whose players do not alternate): the leaf's `discount` becomes
+        +1, its value is the parent mover's own. All False for alternating games.
     """
     prior, children, reward = tree.prior, tree.children, tree.reward
     for l in range(leaf_tree.shape[0]):
@@ -470,6 +477,8 @@ def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
             continue
         b = leaf_tree[l]
         reward[b, node] = rewards[l]
+        if same_mover[l]:
+            tree.discount[b, node] = 1.0
         tree.expanded[b, node] = True
         legal = False
         if not terminals[l]:
@@ -484,12 +493,12 @@ def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
             tree.terminal[b, node] = True
             value = 0.0
         tree.raw_value[b, node] = value
-        backup(tree.visit_count, tree.virtual_count, tree.value_sum, reward, tree.parent,
-               tree.min_q, tree.max_q, b, node, value, discount, update_bounds, True)
+        backup(tree.visit_count, tree.virtual_count, tree.value_sum, reward, tree.discount,
+               tree.parent, tree.min_q, tree.max_q, b, node, value, update_bounds, True)
 
 
 @njit(cache=True, nogil=True)
-def root_statistics(tree, discount, visits_out, q_out, value_out):
+def root_statistics(tree, visits_out, q_out, value_out):
     """Root children's visits and Q, and the root value, for every tree.
 
     Args:
@@ -502,7 +511,7 @@ def root_statistics(tree, discount, visits_out, q_out, value_out):
             child = tree.children[b, ROOT, a]
             if child >= 0 and tree.visit_count[b, child] > 0:
                 visits_out[b, a] = tree.visit_count[b, child]
-                q_out[b, a] = (tree.reward[b, child] + discount
+                q_out[b, a] = (tree.reward[b, child] + tree.discount[b, child]
                                * tree.value_sum[b, child] / tree.visit_count[b, child])
             else:
                 visits_out[b, a] = 0
@@ -510,7 +519,7 @@ def root_statistics(tree, discount, visits_out, q_out, value_out):
 
 
 @njit(cache=True, nogil=True)
-def gumbel_results(tree, discount, c_visit, c_scale, action_out, policy_out, scratch):
+def gumbel_results(tree, c_visit, c_scale, action_out, policy_out, scratch):
     """Gumbel search's chosen root actions and improved-policy targets.
 
     The action is the sequential-halving winner: among the most visited
@@ -526,7 +535,7 @@ def gumbel_results(tree, discount, c_visit, c_scale, action_out, policy_out, scr
     visited = np.empty(num_actions, np.bool_)
     for b in range(tree.visit_count.shape[0]):
         completed_q(tree.children, tree.visit_count, tree.virtual_count, tree.value_sum,
-                    tree.reward, tree.prior, tree.raw_value, b, ROOT, discount, c_visit,
+                    tree.reward, tree.discount, tree.prior, tree.raw_value, b, ROOT, c_visit,
                     c_scale, scratch, counts, visited)
         max_visits = 0
         for a in range(num_actions):

@@ -12,7 +12,9 @@ MuZeroInference); the driver imports no torch.
 
 Inside the tree every action is legal (the model does not know the rules);
 only the roots are masked with the real legal actions. Two-player games use
-discount -1 and rewards for the mover, as the tree's convention says.
+discount -1 and rewards for the mover, as the tree's convention says; the model
+does not predict who moves next, so games whose players do not alternate
+(GameInfo.alternating False) are AlphaZero's only (selfplay.algorithms.MuZero.refuse).
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ class LatentExpander:
         return logits, np.asarray(values, np.float32), self.root_mask
 
     def expand(self, leaf_tree, leaf_parent, leaf_node, leaf_action, probs, values, masks,
-               rewards, terminals, timings):
+               rewards, terminals, same_mover, timings):
         t0 = time.perf_counter()
         # The model does not know the rules: below the roots all is open, nothing ends.
         masks[:] = True

@@ -20,6 +20,7 @@ import numpy as np
 from engine import kernels
 from engine.gumbel import considered_visits_table
 from engine.tree import new_tree
+from games import MoverBatch
 
 
 @runtime_checkable
@@ -69,7 +70,9 @@ class SearchConfig:
     leaves_per_step: int = 1
     """Leaves selected per tree and network call (more than 1 uses virtual loss)."""
     discount: float = -1.0
-    """Value multiplier from child to parent: -1 for two-player alternating games."""
+    """Value multiplier from child to parent: -1 for two-player games (+1 instead where
+    a game that does not alternate leaves the same player to move), gamma for
+    environments."""
     forced_playouts: float = 0.0
     """PUCT with root noise (self-play): KataGo's forced playouts and policy target
     pruning, k in n_forced = sqrt(k P(a) N) (KataGo: 2). A visited root child with fewer
@@ -226,7 +229,7 @@ class LeafExpander(Protocol):
     def expand(self, leaf_tree: np.ndarray, leaf_parent: np.ndarray, leaf_node: np.ndarray,
                leaf_action: np.ndarray, probs: np.ndarray, values: np.ndarray,
                masks: np.ndarray, rewards: np.ndarray, terminals: np.ndarray,
-               timings: Timings) -> None:
+               same_mover: np.ndarray, timings: Timings) -> None:
         """Creates and evaluates the leaves `select_leaves` chose, one step's worth.
 
         Leaf l is node leaf_node[l] of tree leaf_tree[l], reached from node
@@ -240,6 +243,9 @@ class LeafExpander(Protocol):
           masks: bool[L, A], written: the actions open below each leaf.
           rewards: float32[L], written: the reward for the player who moved.
           terminals: bool[L], written.
+          same_mover: bool[L], written by the expanders of games whose players do not
+            alternate: True where a non-terminal leaf has its parent's player to move
+            (others leave it all False).
           timings: accumulates this call's time and network calls.
         """
 
@@ -253,15 +259,22 @@ class SearchBatchExpander:
       evaluator: scores float32[L, *obs_shape] observations.
       num_actions, obs_shape: the game's sizes.
       leaves_per_step: leaves per tree and step (config.leaves_per_step).
+      alternating: GameInfo.alternating. False: the batch must be a MoverBatch, asked
+        who moves at each leaf and its parent.
     """
 
     def __init__(self, batch, evaluator: Evaluator, num_actions: int,
-                 obs_shape: tuple[int, ...], leaves_per_step: int = 1):
+                 obs_shape: tuple[int, ...], leaves_per_step: int = 1,
+                 alternating: bool = True):
+        if not alternating and not isinstance(batch, MoverBatch):
+            raise TypeError(f"{type(batch).__name__}: a game whose players do not alternate "
+                            "needs a search batch with players_to_move (games.MoverBatch)")
         self.batch, self.evaluator = batch, evaluator
         self.num_trees = batch.num_trees
         rows = max(self.num_trees * leaves_per_step, self.num_trees)
         self.obs = np.zeros((rows,) + tuple(obs_shape), np.float32)
         self.num_actions = num_actions
+        self.movers = None if alternating else np.zeros((2, rows), np.int8)
 
     def roots(self, timings: Timings):
         b = self.num_trees
@@ -278,11 +291,17 @@ class SearchBatchExpander:
         return logits, values, mask
 
     def expand(self, leaf_tree, leaf_parent, leaf_node, leaf_action, probs, values, masks,
-               rewards, terminals, timings):
+               rewards, terminals, same_mover, timings):
         obs = self.obs[:len(leaf_node)]
         t0 = time.perf_counter()
         self.batch.expand(leaf_tree, leaf_parent, leaf_node, leaf_action, obs, masks,
                           rewards, terminals)
+        if self.movers is not None:
+            parent, leaf = self.movers[:, :len(leaf_node)]
+            kept = np.where(leaf_node >= 0, leaf_parent, -1)
+            self.batch.players_to_move(leaf_tree, kept, parent)
+            self.batch.players_to_move(leaf_tree, leaf_node, leaf)
+            same_mover[:] = (leaf_node >= 0) & ~terminals & (parent == leaf)
         t1 = time.perf_counter()
         wanted = (leaf_node >= 0) & ~terminals
         if wanted.all():  # the usual case: no copies
@@ -304,7 +323,8 @@ class SearchBatchExpander:
 
 def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: int,
                obs_shape: tuple[int, ...], rng: np.random.Generator | None = None,
-               add_noise: bool = False, timings: Timings | None = None) -> SearchResult:
+               add_noise: bool = False, timings: Timings | None = None,
+               alternating: bool = True) -> SearchResult:
     """Searches B positions at once with the game's rules; blocks until done.
 
     Args:
@@ -315,9 +335,11 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
       rng: source of root noise (required when add_noise).
       add_noise: Dirichlet noise (PUCT) or Gumbel noise (Gumbel) at the roots.
       timings: accumulates network, game and tree time if given.
+      alternating: the game's GameInfo.alternating (False: `batch` is a MoverBatch and
+        a step that leaves the mover to move again backs up with +1, not -1).
     """
     expander = SearchBatchExpander(batch, evaluator, num_actions, obs_shape,
-                                   config.leaves_per_step)
+                                   config.leaves_per_step, alternating)
     return run_tree_search(expander, config, rng, add_noise, timings, forced_playouts=True)
 
 
@@ -342,7 +364,8 @@ def run_tree_search(expander: LeafExpander, config: SearchConfig,
     num_trees, num_actions = root_mask.shape
     k = config.leaves_per_step
     leaves = num_trees * k
-    tree = new_tree(num_trees, config.num_simulations + 1, num_actions, value_bounds)
+    discount = float(config.discount)
+    tree = new_tree(num_trees, config.num_simulations + 1, num_actions, value_bounds, discount)
     update_bounds = value_bounds is None
     gumbel_mode = config.root_mode == "gumbel"
     mode = kernels.MODE_GUMBEL if gumbel_mode else kernels.MODE_PUCT
@@ -355,11 +378,11 @@ def run_tree_search(expander: LeafExpander, config: SearchConfig,
     leaf_action = np.zeros(leaves, np.int32)
     rewards = np.zeros(leaves, np.float32)
     terminals = np.zeros(leaves, np.bool_)
+    same_mover = np.zeros(leaves, np.bool_)
     masks = np.zeros((leaves, num_actions), np.bool_)
     all_probs = np.zeros((leaves, num_actions), np.float32)
     all_values = np.zeros(leaves, np.float32)
     scratch = np.zeros(num_actions, np.float64)
-    discount = float(config.discount)
     forced = (float(config.forced_playouts) if forced_playouts and add_noise
               and not gumbel_mode else 0.0)
     # The kernel stops each tree at num_simulations (capacity - 1). Every step
@@ -369,22 +392,22 @@ def run_tree_search(expander: LeafExpander, config: SearchConfig,
         t0 = time.perf_counter()
         used = kernels.select_leaves(
             tree, k, mode, config.pb_c_init, config.pb_c_base, config.fpu_reduction,
-            discount, update_bounds, config.c_visit, config.c_scale, table,
+            update_bounds, config.c_visit, config.c_scale, table,
             leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced)
         t1 = time.perf_counter()
         expander.expand(leaf_tree, leaf_parent, leaf_node, leaf_action, all_probs,
-                        all_values, masks, rewards, terminals, t)
+                        all_values, masks, rewards, terminals, same_mover, t)
         t2 = time.perf_counter()
         kernels.expand_and_backup(tree, leaf_tree, leaf_node, all_probs, all_values,
-                                  masks, rewards, terminals, discount, update_bounds)
+                                  masks, rewards, terminals, same_mover, update_bounds)
         t.tree_s += (t1 - t0) + (time.perf_counter() - t2)
         if used == 0:
             break
-    return search_results(tree, config, root_mask, values, discount, gumbel_mode, scratch,
+    return search_results(tree, config, root_mask, values, gumbel_mode, scratch,
                           prune=forced > 0)
 
 
-def search_results(tree, config, root_mask, raw_values, discount, gumbel_mode, scratch,
+def search_results(tree, config, root_mask, raw_values, gumbel_mode, scratch,
                    prune: bool = False):
     """The SearchResult of B finished trees (visits, Q, values, the move and the policy
     target: Gumbel's improved policy, or PUCT's visits, pruned with forced playouts)."""
@@ -392,13 +415,12 @@ def search_results(tree, config, root_mask, raw_values, discount, gumbel_mode, s
     visits = np.zeros((num_trees, num_actions), np.int32)
     q = np.zeros((num_trees, num_actions), np.float32)
     value = np.zeros(num_trees, np.float32)
-    kernels.root_statistics(tree, discount, visits, q, value)
+    kernels.root_statistics(tree, visits, q, value)
     prior = tree.prior[:, 0, :].copy()
     if gumbel_mode:
         action = np.zeros(num_trees, np.int32)
         policy = np.zeros((num_trees, num_actions), np.float32)
-        kernels.gumbel_results(tree, discount, config.c_visit, config.c_scale,
-                               action, policy, scratch)
+        kernels.gumbel_results(tree, config.c_visit, config.c_scale, action, policy, scratch)
     else:
         # Most visited; ties broken by prior, then by the lowest action id.
         key = visits.astype(np.float64) + 0.5 * prior

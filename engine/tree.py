@@ -4,11 +4,14 @@ Node ids are allocation order: node 0 (ROOT) is the root, each simulation adds
 at most one node. Values are stored from the point of view of the player to
 move at the node. Seen from its parent, a child's value is
 
-    Q(parent, a) = reward[child] + discount * V(child)
+    Q(parent, a) = reward[child] + discount[child] * V(child)
 
-where `reward` is what the mover got for the transition and `discount` is -1
-for two-player alternating games (the opponent's value is ours negated, as in
-mctx) and gamma for single-player environments.
+where `reward` is what the mover got for the transition and `discount` is the
+child's own multiplier: the search's discount, -1 for two-player games (the
+opponent's value is ours negated, as in mctx) and gamma for single-player
+environments, except +1 where a two-player game's child has the same player to
+move as its parent (an extra turn, a move made of several actions): then the
+child's value is already the parent mover's.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class Tree(NamedTuple):
     """float32[B, N]: the evaluator's value at expansion (0 for terminal nodes)."""
     reward: np.ndarray
     """float32[B, N]: reward of the transition into the node, for the mover."""
+    discount: np.ndarray
+    """float64[B, N]: multiplier from the node's value to its parent's point of view
+    (module doc): the search's discount, or +1 where the node's player to move is its
+    parent's. Unused at the root."""
     parent: np.ndarray
     """int32[B, N]: parent node id (NO_PARENT for the root)."""
     action: np.ndarray
@@ -74,9 +81,9 @@ class Tree(NamedTuple):
         return self.prior.shape[2]
 
 
-NODE_BYTES = 34
+NODE_BYTES = 42
 """Bytes of one node's scalar fields (visit, virtual, value_sum, raw_value, reward,
-parent, action, expanded, terminal)."""
+discount, parent, action, expanded, terminal)."""
 
 
 def tree_bytes(batch_size: int, capacity: int, num_actions: int) -> int:
@@ -86,7 +93,8 @@ def tree_bytes(batch_size: int, capacity: int, num_actions: int) -> int:
 
 
 def new_tree(batch_size: int, capacity: int, num_actions: int,
-             value_bounds: tuple[float, float] | None = (-1.0, 1.0)) -> Tree:
+             value_bounds: tuple[float, float] | None = (-1.0, 1.0),
+             discount: float = -1.0) -> Tree:
     """Allocates B empty trees.
 
     Args:
@@ -95,6 +103,8 @@ def new_tree(batch_size: int, capacity: int, num_actions: int,
       num_actions: A.
       value_bounds: fixed (min, max) of Q for normalisation (AlphaZero), or None
         for min-max normalisation learned from the tree (MuZero).
+      discount: every node's initial `discount` (the search's: -1 for two-player
+        games, gamma for environments); expansion sets +1 where the mover stays.
     """
     b, n, a = batch_size, capacity, num_actions
     if value_bounds is None:
@@ -107,6 +117,7 @@ def new_tree(batch_size: int, capacity: int, num_actions: int,
         value_sum=np.zeros((b, n), np.float64),
         raw_value=np.zeros((b, n), np.float32),
         reward=np.zeros((b, n), np.float32),
+        discount=np.full((b, n), discount, np.float64),
         parent=np.full((b, n), NO_PARENT, np.int32),
         action=np.full((b, n), -1, np.int32),
         expanded=np.zeros((b, n), np.bool_),

@@ -1,6 +1,7 @@
 """Game rules behind one interface (see games/base.py) and a registry of names."""
 
-from games.base import Game, GameError, GameInfo, ObjectBatch, SearchBatch, State
+from games.base import (Game, GameError, GameInfo, MoverBatch, ObjectBatch, SearchBatch,
+                        State)
 from games.check import check_game
 from games.registry import game_names, get_game, is_user_game, list_games, register_game
 from games.sgf import SgfError, SgfGame, gtp_to_sgf, read_sgf, sgf_to_gtp, write_sgf
@@ -17,6 +18,7 @@ __all__ = [
     "GameInfo",
     "GoGame",
     "GoState",
+    "MoverBatch",
     "ObjectBatch",
     "SearchBatch",
     "SgfError",

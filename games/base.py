@@ -98,6 +98,12 @@ class GameInfo:
     """Number of symmetries (identity included) usable for augmentation."""
     has_draws: bool = False
     """Whether the game can end in a draw."""
+    alternating: bool = True
+    """Two-player games: whether every move passes the turn to the opponent. False: a
+    player may move several times in a row (an extra turn, a move made of several
+    actions); the search then asks the game's SearchBatch who moves at each new node
+    (`MoverBatch`), and its search batches must implement that. Environments (one
+    player): True."""
     discount: float = 1.0
     """Per-step discount for single-player environments."""
     territory: bool = False
@@ -222,6 +228,21 @@ class SearchBatch(Protocol):
         """
 
 
+@runtime_checkable
+class MoverBatch(Protocol):
+    """A SearchBatch that also tells who moves at each node: required of the search
+    batches of games declaring `GameInfo.alternating` False, asked only for those."""
+
+    def players_to_move(self, trees: np.ndarray, nodes: np.ndarray, out: np.ndarray) -> None:
+        """Writes the player to move (0 or 1) at created nodes.
+
+        Args:
+          trees, nodes: int[L]; node nodes[l] of tree trees[l], created (the root or
+            a leaf of an earlier `expand`); rows with nodes[l] < 0 are skipped.
+          out: int8[L], written (for a terminal node: any value).
+        """
+
+
 class Game(Protocol):
     """A game family instance: facts, initial states, symmetries, search batches."""
 
@@ -257,7 +278,7 @@ class SpielBacked(Protocol):
 
 
 class ObjectBatch:
-    """Generic SearchBatch over State objects (clone + apply per leaf)."""
+    """Generic SearchBatch over State objects (clone + apply per leaf); a MoverBatch too."""
 
     def __init__(self, roots: Sequence[State], capacity: int):
         self.num_trees = len(roots)
@@ -289,3 +310,10 @@ class ObjectBatch:
             else:
                 obs_out[l] = state.observation()
                 mask_out[l] = state.legal_mask()
+
+    def players_to_move(self, trees, nodes, out) -> None:
+        """See `MoverBatch.players_to_move`: each node's `State.to_play()`."""
+        for l in range(len(trees)):
+            node = int(nodes[l])
+            if node >= 0:
+                out[l] = self._nodes[int(trees[l])][node].to_play()

@@ -153,6 +153,9 @@ class MuZero(AlphaZero):
     shared_inference = False
 
     def refuse(self, game) -> str | None:
+        if not game.info.alternating:
+            return (f"{game.info.name}: a player can move twice in a row, and MuZero's "
+                    "learned model does not predict who moves next; use --algo alphazero")
         return None
 
     def run_dir_suffix(self, game) -> str:

@@ -7,13 +7,15 @@ tests check by comparing each tree of a batch with its own reference search.
 
 Conventions (the same as the engine's):
   * A node's value V = value_sum / visit_count is for the player to move at it.
-    Seen from the parent, Q(parent, a) = reward[child] + discount * V(child).
+    Seen from the parent, Q(parent, a) = reward[child] + m(child) * V(child), where
+    the child's multiplier m is cfg.discount, or +1 where the game (the optional
+    `player` callback) says the child's player to move is its parent's.
   * The root is expanded first: priors = softmax of the logits over the legal
     actions, visit_count 1, value_sum = the network value.
   * A simulation descends until it picks an action without a child node,
     creates it (ids in allocation order 1, 2, ...), evaluates it (terminal:
     value 0, reward from the game) and backs up g from it to the root:
-    visit_count += 1, value_sum += g, then g <- reward[node] + discount * g.
+    visit_count += 1, value_sum += g, then g <- reward[node] + m(node) * g.
     A descent that reaches an existing terminal node backs up 0 from it.
   * k leaves per step: descents one after another, each adding one pending
     visit to every node of its path once it has chosen its leaf; then all
@@ -31,6 +33,7 @@ Callbacks (the "environment" of a search), with `state` any Python value:
   legal(state) -> sequence of legal action ids (non-terminal states only)
   step(state, action) -> (next_state, reward for the mover, terminal)
   evaluate(state) -> (logits: sequence of A floats, value: float)
+  player(state) -> player to move (optional; without it every multiplier is cfg.discount)
 """
 
 from __future__ import annotations
@@ -74,8 +77,10 @@ class Node:
     """One search node. Values are for the player to move at the node."""
 
     def __init__(self, node_id: int, parent: "Node | None", action: int, state: Any,
-                 reward: float, terminal: bool):
+                 reward: float, terminal: bool, multiplier: float = -1.0):
         self.id = node_id
+        self.multiplier = multiplier
+        """From this node's value to its parent's point of view."""
         self.parent = parent
         self.action = action
         self.state = state
@@ -158,7 +163,7 @@ def _masked_softmax(values: dict[int, float]) -> dict[int, float]:
 
 
 def _q(node: Node, child: Node, cfg: RefConfig) -> float:
-    return child.reward + cfg.discount * child.value()
+    return child.reward + child.multiplier * child.value()
 
 
 def _normalise(q: float, cfg: RefConfig, bounds: list[float] | None = None) -> float:
@@ -254,8 +259,10 @@ def gumbel_interior_choice(node: Node, cfg: RefConfig) -> int:
 
 class _Search:
     def __init__(self, legal: Callable, step: Callable, evaluate: Callable,
-                 num_actions: int, cfg: RefConfig, gumbel: Sequence[float] | None):
+                 num_actions: int, cfg: RefConfig, gumbel: Sequence[float] | None,
+                 player: Callable | None = None):
         self.legal, self.step, self.evaluate = legal, step, evaluate
+        self.player = player
         self.num_actions = num_actions
         self.cfg = cfg
         self.gumbel = list(gumbel) if gumbel is not None else [0.0] * num_actions
@@ -288,9 +295,9 @@ class _Search:
             node.visit_count += 1
             node.value_sum += g
             if node.parent is not None:
-                q = node.reward + self.cfg.discount * node.value()
+                q = node.reward + node.multiplier * node.value()
                 self.bounds = [min(self.bounds[0], q), max(self.bounds[1], q)]
-            g = node.reward + self.cfg.discount * g
+            g = node.reward + node.multiplier * g
             node = node.parent
 
     def descend(self, root: Node):
@@ -302,7 +309,10 @@ class _Search:
             child = node.children.get(a)
             if child is None:
                 state, reward, terminal = self.step(node.state, a)
-                child = Node(len(self.nodes), node, a, state, reward, terminal)
+                same = (self.player is not None and not terminal
+                        and self.player(state) == self.player(node.state))
+                child = Node(len(self.nodes), node, a, state, reward, terminal,
+                             1.0 if same else self.cfg.discount)
                 self.nodes.append(child)
                 node.children[a] = child
                 path.append(child)
@@ -320,8 +330,8 @@ class _Search:
 
 def search(root_state: Any, legal: Callable, step: Callable, evaluate: Callable,
            num_actions: int, cfg: RefConfig, gumbel: Sequence[float] | None = None,
-           dirichlet: Sequence[float] | None = None, dirichlet_fraction: float = 0.0
-           ) -> RefResult:
+           dirichlet: Sequence[float] | None = None, dirichlet_fraction: float = 0.0,
+           player: Callable | None = None) -> RefResult:
     """Searches one non-terminal root position.
 
     Args:
@@ -331,10 +341,11 @@ def search(root_state: Any, legal: Callable, step: Callable, evaluate: Callable,
       gumbel: A root Gumbel noise values (Gumbel mode; default zeros).
       dirichlet: A noise values mixed into the legal root priors with weight
         `dirichlet_fraction`.
+      player: state -> player to move (module docstring), or None.
     """
     if cfg.num_simulations is None and cfg.num_steps is None:
         raise ValueError("give num_simulations or num_steps")
-    s = _Search(legal, step, evaluate, num_actions, cfg, gumbel)
+    s = _Search(legal, step, evaluate, num_actions, cfg, gumbel, player)
     root = Node(0, None, -1, root_state, 0.0, False)
     s.nodes.append(root)
     logits, value = evaluate(root_state)
@@ -422,12 +433,24 @@ class PathGame:
     def legal(self, path: tuple) -> list[int]:
         return [int(a) for a in np.flatnonzero(self.legal_mask(path))]
 
+    def keeps_turn(self, path: tuple) -> bool:
+        """Whether the player who made the last action of `path` moves again (default: never)."""
+        return False
+
+    def player(self, path: tuple) -> int:
+        """The player to move at `path`: the players alternate except after keeps_turn."""
+        mover = 0
+        for i in range(1, len(path) + 1):
+            if not self.keeps_turn(path[:i]):
+                mover = 1 - mover
+        return mover
+
     def reference(self, cfg: RefConfig, gumbel=None, dirichlet=None,
                   dirichlet_fraction: float = 0.0, root: tuple = ()) -> RefResult:
         """The reference search of this game from `root`."""
         return search(root, self.legal, self.step, self.evaluate, self.num_actions, cfg,
                       gumbel=gumbel, dirichlet=dirichlet,
-                      dirichlet_fraction=dirichlet_fraction)
+                      dirichlet_fraction=dirichlet_fraction, player=self.player)
 
 
 class TableGame(PathGame):
@@ -440,11 +463,13 @@ class TableGame(PathGame):
       terminal: path -> reward for the mover of the last action, for terminal paths.
       rewards: path -> reward of reaching a non-terminal path (default 0).
       legal: path -> legal actions; default all.
+      extra_turns: paths after which the player who made the last action moves again.
     """
 
     def __init__(self, num_actions: int, priors=None, values=None, terminal=None,
-                 rewards=None, legal=None):
+                 rewards=None, legal=None, extra_turns=()):
         self.num_actions = num_actions
+        self.extra_turns = set(extra_turns)
         self.priors = priors or {}
         self.values = values or {}
         self.terminal = terminal or {}
@@ -456,6 +481,9 @@ class TableGame(PathGame):
         if path not in self.terminal:
             mask[list(self.legal_table.get(path, range(self.num_actions)))] = True
         return mask
+
+    def keeps_turn(self, path):
+        return path in self.extra_turns
 
     def step(self, path, action):
         child = path + (int(action),)
@@ -481,12 +509,14 @@ class RandomPathGame(PathGame):
     Branching is 2..num_actions legal actions out of num_actions; a move ends
     the game with probability `terminal_prob` (always at `max_depth`), with a
     reward in {-1, 0, 1} for the mover; `step_rewards` adds rewards in
-    {-1, 0, 1} to non-terminal moves too (single-player environments).
+    {-1, 0, 1} to non-terminal moves too (single-player environments); after a
+    move the mover keeps the turn with probability `extra_turns`.
     The network's logits are N(0, 1.5^2) and its value U(-1, 1).
     """
 
     def __init__(self, seed: int, num_actions: int = 9, terminal_prob: float = 0.25,
-                 max_depth: int = 6, step_rewards: bool = False):
+                 max_depth: int = 6, step_rewards: bool = False, extra_turns: float = 0.0):
+        self.extra_turns = extra_turns
         self.seed = seed
         self.num_actions = num_actions
         self.terminal_prob = terminal_prob
@@ -495,6 +525,9 @@ class RandomPathGame(PathGame):
 
     def _rng(self, path, salt):
         return np.random.default_rng(_hash(self.seed, salt, path))
+
+    def keeps_turn(self, path):
+        return self.extra_turns > 0 and self._rng(path, "turn").random() < self.extra_turns
 
     def legal_mask(self, path):
         rng = self._rng(path, "legal")
@@ -533,7 +566,8 @@ def decode(obs: np.ndarray) -> tuple[int, tuple]:
 
 
 class PathBatch:
-    """SearchBatch (games/base.py) over path games: tree b plays games[b] from roots[b]."""
+    """SearchBatch and MoverBatch (games/base.py) over path games: tree b plays games[b]
+    from roots[b]."""
 
     def __init__(self, games: Sequence[PathGame], roots: Sequence[tuple] | None = None):
         self.games = list(games)
@@ -567,6 +601,12 @@ class PathBatch:
             terminal_out[l] = terminal
             obs_out[l] = encode(b, path)
             mask_out[l] = False if terminal else self.games[b].legal_mask(path)
+
+    def players_to_move(self, trees, nodes, out):
+        for l in range(len(trees)):
+            if nodes[l] >= 0:
+                b = int(trees[l])
+                out[l] = self.games[b].player(self.paths[b][int(nodes[l])])
 
 
 class PathEvaluator:

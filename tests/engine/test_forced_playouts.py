@@ -47,7 +47,7 @@ def _root_with_children(visits, q, priors):
 def _root_choice(tree, forced_k):
     """The root action of the next descent (the leaf's parent is that child)."""
     out = [np.zeros(1, np.int32) for _ in range(4)]
-    kernels.select_leaves(tree, 1, kernels.MODE_PUCT, 1.25, 19652.0, 0.25, -1.0, False,
+    kernels.select_leaves(tree, 1, kernels.MODE_PUCT, 1.25, 19652.0, 0.25, False,
                           50.0, 0.1, np.zeros((2, 2), np.int32), *out,
                           np.zeros(3), forced_k)
     _, parent, _, _ = out

@@ -188,12 +188,11 @@ def test_gumbel_interior_rule_hand_computed():
 # Completed Q and the final action, on trees built by hand.
 
 
-def gumbel_results(tree, discount=-1.0, c_visit=50.0, c_scale=0.1):
+def gumbel_results(tree, c_visit=50.0, c_scale=0.1):
     num_trees, num_actions = tree.gumbel_logits.shape
     action = np.zeros(num_trees, np.int32)
     policy = np.zeros((num_trees, num_actions), np.float32)
-    kernels.gumbel_results(tree, discount, c_visit, c_scale, action, policy,
-                           np.zeros(num_actions))
+    kernels.gumbel_results(tree, c_visit, c_scale, action, policy, np.zeros(num_actions))
     return action, policy
 
 
@@ -249,6 +248,36 @@ def test_completed_q_without_visits_leaves_the_prior():
     tree = hand_built_root([0.5, 0.0, 0.25, 0.25], -0.4, {})
     action, policy = gumbel_results(tree)
     np.testing.assert_allclose(policy[0], [0.5, 0.0, 0.25, 0.25], rtol=1e-6)
+    assert action[0] == 0
+
+
+def test_completed_q_of_a_same_mover_child_is_its_value_hand_computed():
+    # Priors [0.5, 0.5], raw value 0, each child visited once with value_sum 0.6 for its
+    # player to move; after a0 the root's mover moves again (multiplier +1): Q = +0.6,
+    # after a1 the opponent: Q = -0.6. q_hat = [1, 0], sigma = (50 + 1) * 0.1 * q_hat.
+    # The policy is softmax(log 0.5 + sigma) = [e^5.1, 1] / (e^5.1 + 1).
+    tree = hand_built_root([0.5, 0.5], 0.0, {0: (1, 0.6, 0.0, 0), 1: (1, 0.6, 0.0, 0)})
+    tree.discount[0, 1] = 1.0
+    action, policy = gumbel_results(tree, c_visit=50.0)
+    e = math.exp(5.1)
+    np.testing.assert_allclose(policy[0], [e / (e + 1), 1 / (e + 1)], rtol=1e-5)
+    assert action[0] == 0
+    # Alternating (both -1): equal Q, the prior's policy.
+    tree.discount[0, 1] = -1.0
+    np.testing.assert_allclose(gumbel_results(tree)[1][0], [0.5, 0.5], rtol=1e-6)
+
+
+def test_gumbel_search_picks_the_extra_turn_hand_computed():
+    # Action 0 keeps the turn into a position worth 0.9 to the same player; action 1
+    # passes it into one worth -0.5 to the opponent (+0.5 for us). Seen right,
+    # a0 (Q 0.9) beats a1 (Q 0.5); with the fixed -1, a0 would be -0.9.
+    game = TableGame(2, values={(0,): 0.9, (1,): -0.5}, extra_turns={(0,)},
+                     terminal={(0, 0): 1.0, (0, 1): 1.0, (1, 0): -1.0, (1, 1): -1.0})
+    cfg = RefConfig(mode="gumbel", num_simulations=None, num_steps=2,
+                    max_num_considered_actions=2, schedule_length=2)
+    run = drive([game], cfg)
+    np.testing.assert_allclose(run.q[0], [0.9, 0.5], atol=1e-6)
+    action, _ = gumbel_results(run.tree)
     assert action[0] == 0
 
 
@@ -314,8 +343,9 @@ def test_a_legal_action_whose_prior_underflows_is_still_considered(noise):
 # and give the same sigma to the last bit.
 
 
-def previous_completed_q(t, b, node, discount, c_visit, c_scale):
-    """(sigma: list[float] with 0 for illegal actions, sigma of the mixed value)."""
+def previous_completed_q(t, b, node, c_visit, c_scale):
+    """(sigma: list[float] with 0 for illegal actions, sigma of the mixed value).
+    Each child's Q uses its own multiplier t.discount (the one change since)."""
     num_actions = t.prior.shape[2]
     sum_visits, max_visits, sum_probs, weighted = 0, 0, 0.0, 0.0
     lo, hi, any_unvisited = np.inf, -np.inf, False
@@ -326,7 +356,8 @@ def previous_completed_q(t, b, node, discount, c_visit, c_scale):
             continue
         if child >= 0 and t.visit_count[b, child] > 0:
             n = int(t.visit_count[b, child])
-            q = float(t.reward[b, child]) + discount * float(t.value_sum[b, child]) / n
+            q = (float(t.reward[b, child])
+                 + float(t.discount[b, child]) * float(t.value_sum[b, child]) / n)
             out[a] = q
             p = max(float(t.prior[b, node, a]), 1e-30)
             sum_visits += n
@@ -357,8 +388,8 @@ def _pending(t, b, child):
     return int(t.visit_count[b, child]) + int(t.virtual_count[b, child]) if child >= 0 else 0
 
 
-def previous_root_action(t, b, discount, c_visit, c_scale, table):
-    sigma, _ = previous_completed_q(t, b, ROOT, discount, c_visit, c_scale)
+def previous_root_action(t, b, c_visit, c_scale, table):
+    sigma, _ = previous_completed_q(t, b, ROOT, c_visit, c_scale)
     children = [int(c) for c in t.children[b, ROOT]]
     legal = [a for a, c in enumerate(children) if c != ILLEGAL]
     simulation = sum(_pending(t, b, c) for c in children)
@@ -375,8 +406,8 @@ def previous_root_action(t, b, discount, c_visit, c_scale, table):
     return best if best >= 0 else fallback
 
 
-def previous_interior_action(t, b, node, discount, c_visit, c_scale):
-    sigma, sigma_mixed = previous_completed_q(t, b, node, discount, c_visit, c_scale)
+def previous_interior_action(t, b, node, c_visit, c_scale):
+    sigma, sigma_mixed = previous_completed_q(t, b, node, c_visit, c_scale)
     children = [int(c) for c in t.children[b, node]]
     legal = [a for a, c in enumerate(children) if c != ILLEGAL]
     top = max(sigma[a] for a in legal)
@@ -443,21 +474,22 @@ def test_selection_kernels_match_their_previous_formula_on_random_nodes(num_acti
     visited = np.zeros(num_actions, np.bool_)
     for _ in range(150):
         t = random_node_tree(rng, num_actions)
-        discount = float(rng.choice([-1.0, 0.95]))
+        # The search's discount, and +1 for some children (the mover moves again).
+        t.discount[:] = rng.choice([-1.0, 0.95])
+        t.discount[0, rng.random(t.discount.shape[1]) < 0.3] = 1.0
         c_visit, c_scale = 50.0, float(rng.choice([0.1, 1.0, 0.0]))
-        args = (t.children, t.visit_count, t.virtual_count, t.value_sum, t.reward, t.prior,
-                t.raw_value)
-        sigma, sigma_mixed = previous_completed_q(t, 0, ROOT, discount, c_visit, c_scale)
-        got = kernels.completed_q(*args, 0, ROOT, discount, c_visit, c_scale, work, counts,
-                                  visited)
+        args = (t.children, t.visit_count, t.virtual_count, t.value_sum, t.reward, t.discount,
+                t.prior, t.raw_value)
+        sigma, sigma_mixed = previous_completed_q(t, 0, ROOT, c_visit, c_scale)
+        got = kernels.completed_q(*args, 0, ROOT, c_visit, c_scale, work, counts, visited)
         if COMPILED:
             assert got == sigma_mixed and list(work) == sigma
         else:
             np.testing.assert_allclose([got] + list(work), [sigma_mixed] + sigma, rtol=1e-5)
         table = considered_visits_table(int(rng.integers(1, 17)), int(rng.integers(1, 100)))
         assert kernels.gumbel_root_action(
-            *args, t.gumbel_logits, 0, discount, c_visit, c_scale, table, work, counts,
-            visited) == previous_root_action(t, 0, discount, c_visit, c_scale, table)
+            *args, t.gumbel_logits, 0, c_visit, c_scale, table, work, counts,
+            visited) == previous_root_action(t, 0, c_visit, c_scale, table)
         assert kernels.gumbel_interior_action(
-            *args, 0, ROOT, discount, c_visit, c_scale, work, counts,
-            visited) == previous_interior_action(t, 0, ROOT, discount, c_visit, c_scale)
+            *args, 0, ROOT, c_visit, c_scale, work, counts,
+            visited) == previous_interior_action(t, 0, ROOT, c_visit, c_scale)

@@ -77,7 +77,7 @@ def drive(games, cfg: RefConfig, ks: list[int] | None = None, gumbel=None,
     num_trees, num_actions = len(games), games[0].num_actions
     k_max = max(ks)
     capacity = capacity or sum(ks) + 1
-    tree = new_tree(num_trees, capacity, num_actions)
+    tree = new_tree(num_trees, capacity, num_actions, discount=cfg.discount)
     batch, evaluator = PathBatch(games), PathEvaluator(games)
     rows = num_trees * k_max
     obs = np.zeros((max(rows, num_trees), OBS_LEN), np.float32)
@@ -101,26 +101,37 @@ def drive(games, cfg: RefConfig, ks: list[int] | None = None, gumbel=None,
         leaf_tree, leaf_parent, leaf_node, leaf_action = (np.zeros(n, np.int32)
                                                           for _ in range(4))
         rewards, terminals = np.zeros(n, np.float32), np.zeros(n, np.bool_)
+        same_mover = np.zeros(n, np.bool_)
         all_probs, all_values = np.zeros((n, num_actions), np.float32), np.zeros(n, np.float32)
         used.append(kernels.select_leaves(
-            tree, k, mode, cfg.pb_c_init, cfg.pb_c_base, cfg.fpu_reduction, cfg.discount,
+            tree, k, mode, cfg.pb_c_init, cfg.pb_c_base, cfg.fpu_reduction,
             False, cfg.c_visit, cfg.c_scale, table, leaf_tree, leaf_parent, leaf_node,
             leaf_action, scratch))
         batch.expand(leaf_tree, leaf_parent, leaf_node, leaf_action, obs[:n], mask[:n],
                      rewards, terminals)
+        same_mover[:] = same_mover_of(batch, leaf_tree, leaf_parent, leaf_node, terminals)
         todo = np.flatnonzero((leaf_node >= 0) & ~terminals)
         if len(todo):
             logits, all_values[todo] = evaluator.evaluate(obs[todo], mask[todo])
             all_probs[todo] = masked_softmax(logits, mask[todo])
         kernels.expand_and_backup(tree, leaf_tree, leaf_node, all_probs, all_values,
-                                  mask[:n], rewards, terminals, cfg.discount, False)
+                                  mask[:n], rewards, terminals, same_mover, False)
         steps.append([(int(leaf_tree[i]), int(leaf_node[i]), int(leaf_parent[i]),
                        int(leaf_action[i])) for i in range(n) if leaf_node[i] >= 0])
     visits = np.zeros((num_trees, num_actions), np.int32)
     q = np.zeros((num_trees, num_actions), np.float32)
     value = np.zeros(num_trees, np.float32)
-    kernels.root_statistics(tree, cfg.discount, visits, q, value)
+    kernels.root_statistics(tree, visits, q, value)
     return KernelRun(tree, visits, q, value, steps, used, batch, evaluator)
+
+
+def same_mover_of(batch, leaf_tree, leaf_parent, leaf_node, terminals) -> np.ndarray:
+    """bool[L]: non-terminal leaves whose player to move is their parent's (as
+    engine.search.SearchBatchExpander computes it)."""
+    movers = np.zeros((2, len(leaf_node)), np.int8)
+    batch.players_to_move(leaf_tree, np.where(leaf_node >= 0, leaf_parent, -1), movers[0])
+    batch.players_to_move(leaf_tree, leaf_node, movers[1])
+    return (leaf_node >= 0) & ~terminals & (movers[0] == movers[1])
 
 
 def child_visits(run: KernelRun, path: tuple, b: int = 0) -> np.ndarray:
@@ -160,6 +171,7 @@ def assert_same_tree(run: KernelRun, b: int, ref, tol: float = 1e-5) -> None:
         assert t.parent[b, i] == (NO_PARENT if node.parent is None else node.parent.id), where
         if node.parent is not None:
             assert t.action[b, i] == node.action, where
+            assert t.discount[b, i] == node.multiplier, where
         assert t.visit_count[b, i] == node.visit_count, where
         assert t.virtual_count[b, i] == 0, where
         assert t.value_sum[b, i] == pytest.approx(node.value_sum, abs=tol), where
@@ -354,7 +366,7 @@ def test_expand_roots_masked_softmax_and_terminal_root():
     assert (tree.children[1, ROOT] == ILLEGAL).all()
     # The terminal root yields no leaf; the other tree gets its one.
     leaf = [np.zeros(2, np.int32) for _ in range(4)]
-    used = kernels.select_leaves(tree, 1, kernels.MODE_PUCT, 1.25, 19652.0, 0.25, -1.0, False,
+    used = kernels.select_leaves(tree, 1, kernels.MODE_PUCT, 1.25, 19652.0, 0.25, False,
                                  50.0, 0.1, considered_visits_table(16, 3), *leaf,
                                  np.zeros(4))
     assert used == 1
@@ -393,6 +405,69 @@ def test_root_statistics_reports_nan_for_unvisited_children():
     assert run.q[0, 0] == pytest.approx(-0.6)
     assert np.isnan(run.q[0, 1:]).all()
     assert run.value[0] == pytest.approx(-0.3)
+
+
+# ---------------------------------------------------------------------------
+# A player moving twice in a row: the child's multiplier is +1.
+
+
+def test_puct_same_mover_child_counts_for_the_parent_hand_computed():
+    # Two actions, uniform priors, root value 0; both children valued 0.6 by the network
+    # for their player to move. After action 0 the root's mover moves again (Q = +0.6),
+    # after action 1 the opponent does (Q = -0.6).
+    # Step 1: a tie of unvisited children -> action 0; root sum 0 + 0.6.
+    # Step 2: N = 2, pb_c = (1.25 + log(19655/19652)) sqrt(2) = 1.7680. Child 0:
+    #   Qn (0.6 + 1)/2 = 0.8 + 1.768 * 0.5/2 = 1.242; child 1 unvisited: fpu
+    #   (0.3 + 1)/2 - 0.25 = 0.4 + 1.768 * 0.5 = 1.284 -> action 1; root sum 0.6 - 0.6.
+    # Step 3: pb_c(3) = 2.1655. Child 0: 0.8 + 0.5414 = 1.3414, child 1: 0.2 + 0.5414:
+    #   action 0, then its child (0, 0) (a tie, action 0).
+    game = TableGame(2, values={(0,): 0.6, (1,): 0.6}, extra_turns={(0,)})
+    run = drive([game], replace(PUCT_STEPS, num_steps=3))
+    assert [s[0][1:] for s in run.steps] == [(1, 0, 0), (2, 0, 1), (3, 1, 0)]
+    # Node 3, (0, 0), passes the turn: -1. Its value 0 leaves child 0 at (0.6 + 0) / 2.
+    assert list(run.tree.discount[0, 1:4]) == [1.0, -1.0, -1.0]
+    np.testing.assert_allclose(run.q[0], [0.3, -0.6], atol=1e-6)
+    assert run.value[0] == pytest.approx(0.0, abs=1e-7)
+    # Alternating players: Q = -0.6 for both, as the fixed -1 had it.
+    plain = drive([TableGame(2, values={(0,): 0.6, (1,): 0.6})], replace(PUCT_STEPS, num_steps=2))
+    np.testing.assert_allclose(plain.q[0], [-0.6, -0.6], atol=1e-6)
+
+
+def test_backup_through_a_same_mover_step_hand_computed():
+    # Chain root -> 1 -> 2. Node 1: the root's mover moved again (multiplier +1, reward
+    # 0.5 for that mover); node 2: the turn passed (multiplier -1, reward 0.25 for the
+    # mover at node 1). Backing up v = 0.8 from node 2:
+    #   node 2: +0.8; node 1: 0.25 - 0.8 = -0.55; root: 0.5 + (+1)(-0.55) = -0.05.
+    # Bounds (min-max): Q(node 2) = -0.55, Q(node 1) = -0.05.
+    tree = new_tree(1, 3, 2, value_bounds=None)
+    tree.parent[0, 1:] = [0, 1]
+    tree.reward[0, 1:] = [0.5, 0.25]
+    tree.discount[0, 1] = 1.0
+    tree.virtual_count[0] = 1
+    kernels.backup(tree.visit_count, tree.virtual_count, tree.value_sum, tree.reward,
+                   tree.discount, tree.parent, tree.min_q, tree.max_q, 0, 2, 0.8, True, True)
+    np.testing.assert_allclose(tree.value_sum[0], [-0.05, -0.55, 0.8], atol=1e-12)
+    assert list(tree.visit_count[0]) == [1, 1, 1]
+    assert not tree.virtual_count.any()
+    assert (tree.min_q[0], tree.max_q[0]) == pytest.approx((-0.55, -0.05))
+
+
+def test_expand_and_backup_sets_plus_one_only_where_the_mover_stays():
+    tree = new_tree(1, 3, 2, discount=-1.0)
+    kernels.expand_roots(tree, np.full((1, 2), 0.5, np.float32), np.zeros(1, np.float32),
+                         np.ones((1, 2), np.bool_))
+    for a in range(2):  # two leaves below the root, created as select_leaves does
+        tree.children[0, ROOT, a] = a + 1
+        tree.parent[0, a + 1], tree.action[0, a + 1] = ROOT, a
+        tree.virtual_count[0, [ROOT, a + 1]] += 1
+    kernels.expand_and_backup(
+        tree, np.zeros(2, np.int32), np.array([1, 2], np.int32),
+        np.full((2, 2), 0.5, np.float32), np.array([0.4, 0.4], np.float32),
+        np.ones((2, 2), np.bool_), np.zeros(2, np.float32), np.zeros(2, np.bool_),
+        np.array([True, False]), False)
+    assert list(tree.discount[0]) == [-1.0, 1.0, -1.0]
+    # Root: 0 + 0.4 (the same mover's value) - 0.4 (the opponent's).
+    assert tree.value_sum[0, ROOT] == pytest.approx(0.0)
 
 
 # ---------------------------------------------------------------------------
@@ -437,28 +512,36 @@ def test_batch_trees_are_independent(mode, k):
 # Random games: kernels against the reference.
 
 RANDOM_CASES = [
-    # mode, leaves per step, discount, step rewards, dirichlet, considered actions
-    ("puct", 1, -1.0, False, False, 16),
-    ("puct", 3, -1.0, False, False, 16),
-    ("puct", 1, -1.0, False, True, 16),
-    ("puct", 2, 0.95, True, False, 16),
-    ("gumbel", 1, -1.0, False, False, 16),
-    ("gumbel", 3, -1.0, False, False, 16),
-    ("gumbel", 1, -1.0, False, False, 3),
-    ("gumbel", 3, 0.95, True, False, 4),
+    # mode, leaves per step, discount, step rewards, dirichlet, considered actions,
+    # probability that the mover keeps the turn
+    ("puct", 1, -1.0, False, False, 16, 0.0),
+    ("puct", 3, -1.0, False, False, 16, 0.0),
+    ("puct", 1, -1.0, False, True, 16, 0.0),
+    ("puct", 2, 0.95, True, False, 16, 0.0),
+    ("gumbel", 1, -1.0, False, False, 16, 0.0),
+    ("gumbel", 3, -1.0, False, False, 16, 0.0),
+    ("gumbel", 1, -1.0, False, False, 3, 0.0),
+    ("gumbel", 3, 0.95, True, False, 4, 0.0),
+    ("puct", 1, -1.0, False, False, 16, 0.4),
+    ("puct", 3, -1.0, True, True, 16, 0.4),
+    ("gumbel", 1, -1.0, False, False, 16, 0.4),
+    ("gumbel", 3, -1.0, True, False, 4, 0.4),
 ]
 
 
-@pytest.mark.parametrize("mode,k,discount,step_rewards,dirichlet,considered", RANDOM_CASES)
+@pytest.mark.parametrize("mode,k,discount,step_rewards,dirichlet,considered,extra_turns",
+                         RANDOM_CASES)
 # No shrinking: a failing example is reported as found (shrinking reruns searches).
 @settings(max_examples=8, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate])
 @given(seed=st.integers(0, 10**6), terminal_prob=st.sampled_from([0.0, 0.2, 0.5]),
        num_steps=st.integers(1, 12))
 def test_kernels_match_reference_on_random_games(mode, k, discount, step_rewards, dirichlet,
-                                                 considered, seed, terminal_prob, num_steps):
+                                                 considered, extra_turns, seed, terminal_prob,
+                                                 num_steps):
     games = [RandomPathGame(seed * 4 + b, terminal_prob=terminal_prob,
-                            step_rewards=step_rewards) for b in range(4)]
+                            step_rewards=step_rewards, extra_turns=extra_turns)
+             for b in range(4)]
     num_actions = games[0].num_actions
     rng = np.random.default_rng(seed)
     gumbel = rng.gumbel(size=(4, num_actions)).astype(np.float32) if mode == "gumbel" else None
@@ -473,7 +556,7 @@ def test_kernels_match_reference_on_random_games(mode, k, discount, step_rewards
     if mode == "gumbel":
         action = np.zeros(4, np.int32)
         policy = np.zeros((4, num_actions), np.float32)
-        kernels.gumbel_results(run.tree, discount, cfg.c_visit, cfg.c_scale, action, policy,
+        kernels.gumbel_results(run.tree, cfg.c_visit, cfg.c_scale, action, policy,
                                np.zeros(num_actions))
     simulations = 0
     for b, game in enumerate(games):

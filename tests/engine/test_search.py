@@ -21,12 +21,12 @@ from tests.reference_mcts import (OBS_LEN, PathBatch, PathEvaluator, RandomPathG
                                   RefConfig, TableGame)
 
 
-def search(games, rng=None, add_noise=False, timings=None, **config):
+def search(games, rng=None, add_noise=False, timings=None, alternating=True, **config):
     """run_search of games[b] in tree b; returns (result, evaluator, batch)."""
     cfg = SearchConfig(**config)
     batch, evaluator = PathBatch(games), PathEvaluator(games)
     result = run_search(batch, evaluator, cfg, games[0].num_actions, (OBS_LEN,), rng=rng,
-                        add_noise=add_noise, timings=timings)
+                        add_noise=add_noise, timings=timings, alternating=alternating)
     return result, evaluator, batch
 
 
@@ -147,6 +147,31 @@ def test_run_search_matches_reference(mode, k, seed):
     result, _, _ = search(games, **config)
     for b, game in enumerate(games):
         assert_matches_reference(result, b, game.reference(ref_config(**config)))
+
+
+@pytest.mark.parametrize("mode", ["puct", "gumbel"])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_run_search_with_extra_turns_matches_reference(mode, k, seed):
+    # A player keeps the turn after 40% of the moves: the driver asks the batch who
+    # moves (alternating=False) and those steps back up with +1.
+    games = random_games(seed + 20, terminal_prob=0.3, extra_turns=0.4)
+    config = dict(root_mode=mode, num_simulations=16, leaves_per_step=k,
+                  max_num_considered_actions=4)
+    result, _, _ = search(games, alternating=False, **config)
+    for b, game in enumerate(games):
+        assert_matches_reference(result, b, game.reference(ref_config(**config)))
+    # Searched as if the players alternated, the same games give other values.
+    wrong, _, _ = search(games, **config)
+    assert not np.allclose(wrong.value, result.value)
+
+
+def test_a_game_that_does_not_alternate_needs_a_mover_batch():
+    class Plain:
+        num_trees = 1
+
+    with pytest.raises(TypeError, match="players_to_move"):
+        run_search(Plain(), None, SearchConfig(), 3, (1,), alternating=False)
 
 
 @pytest.mark.parametrize("seed", range(3))
