@@ -175,7 +175,8 @@ class Player:
         info = self.game.info
         batch = self.game.new_search_batch(states, search.num_simulations + 1)
         return run_search(batch, self.evaluator, search, info.num_actions,
-                          info.observation_shape, self.rng, add_noise, self.timings)
+                          info.observation_shape, self.rng, add_noise, self.timings,
+                          info.alternating)
 
     def choose(self, state) -> int:
         """The move for one position. Blocks."""

@@ -4,7 +4,8 @@
 checks what the engine relies on: GameInfo's facts, observation shape and
 dtype, legal masks, that a non-terminal position has a legal move, that
 apply() takes every legal move and refuses illegal ones with GameError, the
-terminal reward, returns(), strict alternation, clone() independence, the game
+terminal reward, returns(), strict alternation (unless GameInfo.alternating is
+False), clone() independence, the game
 length, the move-text round trip, symmetries, and the game's search batch
 against clone() + apply(). The first fault found is raised as a GameError of
 one line that names the method at fault, e.g.
@@ -26,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from games.base import GameError, GameInfo
+from games.base import GameError, GameInfo, MoverBatch
 
 PLAYS = 16
 """Random games per check."""
@@ -191,10 +192,11 @@ class _Checker:
         player = self.call("State.to_play()", state.to_play)
         if player not in (0, 1):
             raise self.fail(f"State.to_play() must be 0 or 1, got {player!r}")
-        if int(player) != len(played) % 2:
+        if self.info.alternating and int(player) != len(played) % 2:
             raise self.fail(f"State.to_play() is {player} after {len(played)} moves: players "
                             "must take turns (the search negates values at every move); a "
-                            "player who cannot move plays a pass action")
+                            "player who cannot move plays a pass action, and a game where "
+                            "one can move twice in a row declares GameInfo.alternating=False")
         obs = self.call("State.observation()", state.observation)
         if not isinstance(obs, np.ndarray) or obs.dtype != np.float32:
             raise self.fail(f"State.observation() must return a float32 array, got "
@@ -264,7 +266,7 @@ class _Checker:
         text = self.call("State.action_to_text()", state.action_to_text, action)
         obs, mask = state.observation(), state.legal_mask()
         kept_obs, kept_mask = obs.copy(), mask.copy()
-        mover = len(played) % 2
+        mover = int(state.to_play())
         reward = self.call(f"State.apply({action})", state.apply, action)
         self.moves.append(text)
         if not np.array_equal(obs, kept_obs) or not np.array_equal(mask, kept_mask):
@@ -351,6 +353,9 @@ class _Checker:
         info, n = self.info, len(roots)
         method = "Game.new_search_batch()"
         batch = self.call(method, self.game.new_search_batch, roots, 2)
+        if not info.alternating and not isinstance(batch, MoverBatch):
+            raise _Fault(f"{method}: a game declaring GameInfo.alternating=False needs a "
+                         "search batch with players_to_move() (games.base.MoverBatch)")
         obs = np.zeros((n, *info.observation_shape), np.float32)
         mask = np.zeros((n, info.num_actions), np.bool_)
         self.call("SearchBatch.observe_roots()", batch.observe_roots, obs, mask)

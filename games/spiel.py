@@ -16,10 +16,12 @@ state the point of view is the player who would move next in strict
 alternation (`len(history) % 2`), which is also what `to_play()` returns then.
 Other layouts override `SpielGame.observe` (games/spiel_family.py).
 
-Tabula's search assumes the players alternate (a child's value is its parent's
-negated), so `unsupported_reason` refuses what breaks that or the other
-assumptions, and `SpielState.apply` raises if a game lets a player move twice
-in a row anyway.
+A game whose players do not strictly alternate (an extra turn, a move made of
+several actions) declares `GameInfo.alternating` False, and the search asks
+who moves at each node; `SpielState.apply` raises if a game declared
+alternating lets a player move twice in a row anyway. For a terminal state of
+such a game, `to_play()`'s `len(history) % 2` names no real turn (nothing
+reads the view of a finished game but the turn plane).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def unsupported_reason(spiel_game: pyspiel.Game) -> str | None:
 
     Checked: two players, sequential moves, perfect information, no chance
     events, zero-sum returns within [-1, 1] (the value head's range), an
-    observation tensor. That players alternate is not declared by open_spiel;
-    callers check it (games/spiel_family.py) and `SpielState.apply` enforces it.
+    observation tensor. Whether players alternate is not declared by open_spiel;
+    games declare it (GameInfo.alternating, games/spiel_family.py) and
+    `SpielState.apply` enforces a declared alternation.
     """
     game_type = spiel_game.get_type()
     kind = pyspiel.GameType
@@ -228,7 +231,7 @@ class SpielState:
         self.spiel_state.apply_action(action)
         if self.spiel_state.is_terminal():
             return float(self.spiel_state.returns()[mover])
-        if self.spiel_state.current_player() == mover:
+        if self.game.info.alternating and self.spiel_state.current_player() == mover:
             raise GameError(not_alternating(self.game.info.name, mover))
         return 0.0
 
@@ -286,9 +289,9 @@ class SpielState:
 
 
 def not_alternating(name: str, player: int) -> str:
-    """The error of a game that left `player` to move twice in a row."""
-    return (f"{name}: player {player} moved twice in a row; Tabula's search needs the "
-            "players to alternate")
+    """The error of a game declared alternating that left `player` to move twice in a row."""
+    return (f"{name}: player {player} moved twice in a row, but the game declares that "
+            "players alternate (GameInfo.alternating)")
 
 
 def status_text(spiel_state: pyspiel.State, symbols: Sequence[str] = "xo") -> str:

@@ -8,7 +8,8 @@ observation tensor, plus numpy copies. tests/games/test_spiel_family.py checks
 it against `ObjectBatch`.
 
 Per tree b and node n: `nodes[b][n]` = (pyspiel state, legal action ids, or
-None when the game is over).
+None when the game is over). It is a MoverBatch too: who moves at a node is
+its state's `current_player()`.
 """
 
 from __future__ import annotations
@@ -56,14 +57,15 @@ class SpielBatch:
         """See `SearchBatch.expand`; leaf arrays int[L], outputs written in place.
 
         Raises GameError for an illegal action, a parent that is terminal or not
-        created, or a player moving twice in a row; ValueError for out-of-range
-        indices or wrong buffers.
+        created, or a player moving twice in a row in a game declared alternating;
+        ValueError for out-of-range indices or wrong buffers.
         """
         info = self.game.info
         leaf_tree, leaf_parent, leaf_node, leaf_action = check_leaves(
             leaf_tree, leaf_parent, leaf_node, leaf_action, obs_out, mask_out, reward_out,
             terminal_out, info.observation_shape, info.num_actions)
         observe = self.game.observe
+        alternating = info.alternating
         for l, (b, parent, node, action) in enumerate(zip(
                 leaf_tree.tolist(), leaf_parent.tolist(), leaf_node.tolist(),
                 leaf_action.tolist())):
@@ -96,11 +98,20 @@ class SpielBatch:
                 reward_out[l] = child.returns()[mover]
                 obs_out[l] = 0.0
                 continue
-            if child.current_player() == mover:
+            player = child.current_player()
+            if alternating and player == mover:
                 raise GameError(not_alternating(info.name, mover))
             reward_out[l] = 0.0
             mask_out[l, moves] = True
-            obs_out[l] = observe(child, 1 - mover)
+            obs_out[l] = observe(child, player)
+
+    def players_to_move(self, trees, nodes, out) -> None:
+        """See `games.base.MoverBatch`: each created node's player to move (terminal: -4,
+        open_spiel's terminal id)."""
+        for l, (b, node) in enumerate(zip(np.asarray(trees).tolist(),
+                                          np.asarray(nodes).tolist())):
+            if node >= 0:
+                out[l] = self.nodes[b][node][0].current_player()
 
 
 def _to_play(spiel_state) -> int:

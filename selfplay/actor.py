@@ -82,7 +82,7 @@ class Actor:
             batch = self.game.new_search_batch(self._states, search.num_simulations + 1)
             result = run_search(batch, evaluator, search, info.num_actions,
                                 info.observation_shape, self.rng, add_noise=full,
-                                timings=self.timings)
+                                timings=self.timings, alternating=info.alternating)
             self.simulations += search.num_simulations * len(self._states)
             actions = self._choose(result)
             if self.selfplay.random_move_fraction > 0:

@@ -47,10 +47,15 @@ class Solver:
         return best
 
     def move_value(self, state, action: int) -> int:
-        """The exact value of playing `action` in `state`, for the player to move there."""
+        """The exact value of playing `action` in `state`, for the player to move there
+        (who may move again: games declaring GameInfo.alternating False)."""
+        mover = state.to_play()
         child = state.clone()
         child.apply(action)
-        return -self.value(child)
+        if child.is_terminal():
+            return int(round(float(child.returns()[mover])))
+        value = self.value(child)
+        return value if child.to_play() == mover else -value
 
     def move_values(self, state) -> dict[int, int]:
         """Exact value of every legal move, for the player to move."""

@@ -2,7 +2,9 @@
 
 `TextSession.handle(line) -> str` is pure over a table of commands and never
 raises; `run_text` is the tiny stdio loop around it. Anything that is not a
-command is read as a move.
+command is read as a move. Whose turn it is comes from the position: in a game
+where a player can move twice in a row (GameInfo.alternating False) the person
+types again, or the engine plays several moves, until the turn passes.
 
     > 4
     you play 4
@@ -57,8 +59,8 @@ class TextSession:
         """The greeting, and the engine's first move if it starts."""
         you = "second" if self.engine_side == 0 else "first"
         lines = [f"{self.game.info.name}: you play {you}; type a move, or 'help'."]
-        if self.engine_side == 0:
-            lines.append(self._engine_move())
+        if self.state.to_play() == self.engine_side:
+            lines.append(self._engine_moves())
         else:
             lines.append(str(self.state))
         return "\n".join(lines)
@@ -97,18 +99,26 @@ class TextSession:
         lines = [f"you play {move_text}"]
         if self.state.is_terminal():
             lines += [str(self.state), self._result()]
+        elif self.state.to_play() == self.engine_side:
+            lines.append(self._engine_moves())
         else:
-            lines.append(self._engine_move())
+            lines += [str(self.state), "your move again"]
         return "\n".join(lines)
 
-    def _engine_move(self) -> str:
-        analysis = self.player.analyze([self.state])[0]
-        move_text = self.state.action_to_text(analysis.action)
-        self.state.apply(analysis.action)
-        lines = [f"engine plays {move_text} (value {analysis.value:+.2f} for the engine)",
-                 str(self.state)]
-        if self.state.is_terminal():
-            lines.append(self._result())
+    def _engine_moves(self) -> str:
+        """The engine's moves until the person is to move or the game is over."""
+        lines = []
+        while True:
+            analysis = self.player.analyze([self.state])[0]
+            move_text = self.state.action_to_text(analysis.action)
+            self.state.apply(analysis.action)
+            lines += [f"engine plays {move_text} (value {analysis.value:+.2f} for the engine)",
+                      str(self.state)]
+            if self.state.is_terminal():
+                lines.append(self._result())
+                break
+            if self.state.to_play() != self.engine_side:
+                break
         return "\n".join(lines)
 
     def _result(self) -> str:
@@ -142,10 +152,12 @@ class TextSession:
 
     def _undo(self) -> str:
         history = self.state.history()
-        # Drop back to the last position where it was the person's turn.
-        keep = len(history) - 1
-        while keep >= 0 and keep % 2 == self.engine_side:
-            keep -= 1
+        # Drop back to the last position before the end where it was the person's turn.
+        state, keep = self.game.new_initial_state(), -1
+        for i, action in enumerate(history):
+            if state.to_play() != self.engine_side:
+                keep = i
+            state.apply(action)
         if keep < 0:
             return "nothing to undo"
         state = self.game.new_initial_state()

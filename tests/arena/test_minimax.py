@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from arena.exact.minimax import Solver, check_perfect
@@ -66,3 +67,29 @@ def test_solver_player_is_perfect(solver):
     assert report.games > 0 and report.decisions > 0
     # Each ply's distinct positions are analysed in one call.
     assert len(player.calls) <= 10
+
+
+def _spiel_value(spiel_state, player: int) -> int:
+    """Plain minimax on open_spiel's own states and current_player()."""
+    if spiel_state.is_terminal():
+        return int(round(spiel_state.returns()[player]))
+    values = []
+    for action in spiel_state.legal_actions():
+        child = spiel_state.clone()
+        child.apply_action(action)
+        values.append(_spiel_value(child, player))
+    return max(values) if spiel_state.current_player() == player else min(values)
+
+
+def test_solver_follows_extra_turns():
+    """dots_and_boxes 2x2: completing a box moves again; the solver's values are
+    open_spiel's minimax for the player to move, in positions 6 random edges in."""
+    game = get_game("spiel/dots_and_boxes")
+    solver, rng = Solver(), np.random.default_rng(0)
+    for _ in range(30):
+        state = game.new_initial_state()
+        for _ in range(6):
+            state.apply(int(rng.choice(np.flatnonzero(state.legal_mask()))))
+        if not state.is_terminal():
+            expected = _spiel_value(state.spiel_state, state.to_play())
+            assert solver.value(state) == expected, state.history()

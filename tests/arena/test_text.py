@@ -89,3 +89,33 @@ def test_stdio_loop_stops_at_eof():
     rc = run_text(session(), io.StringIO("b2\n"), out)
     lines = out.getvalue().splitlines()
     assert rc == 0 and "you play b2" in lines and lines[-1] == "input ended; game abandoned"
+
+
+def test_an_extra_turn_lets_the_same_side_move_again():
+    # mancala: player 0's third pit (action 3, 4 seeds) ends in the store: another turn.
+    game = get_game("spiel/mancala")
+    s = TextSession(game, ScriptedPlayer(), engine_first=False)
+    s.start()
+    text = s.state.action_to_text(3)
+    answer = s.handle(text)
+    assert answer.splitlines()[0] == f"you play {text}"
+    assert answer.splitlines()[-1] == "your move again" and "engine plays" not in answer
+    assert s.state.history() == [3] and s.state.to_play() == 0
+    answer = s.handle(s.state.action_to_text(1))
+    assert "engine plays" in answer
+    assert s.state.to_play() == 0 or s.done  # the engine played until the turn passed
+    engine_moves = len(s.state.history()) - 2
+    assert answer.count("engine plays") == engine_moves >= 1
+    # undo goes back to the person's last turn: before action 1, after the extra turn.
+    s.handle("undo")
+    assert s.state.history() == [3]
+
+
+def test_the_engine_moves_first_until_the_turn_passes():
+    game = get_game("spiel/mancala")
+    # The engine (player 0) plays action 3 (an extra turn), then action 1.
+    s = TextSession(game, ScriptedPlayer(lambda st: 3 if st.legal_mask()[3] else 1),
+                    engine_first=True)
+    start = s.start()
+    assert start.count("engine plays") == 2
+    assert s.state.history() == [3, 1] and s.state.to_play() == 1

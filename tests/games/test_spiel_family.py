@@ -14,7 +14,7 @@ import pyspiel
 import pytest
 
 from games import GameError, ObjectBatch, get_game
-from games.spiel_family import NOT_ALTERNATING, spiel_names
+from games.spiel_family import REPEATED_MOVERS, spiel_names
 from tests.conftest import make_checkpoint
 
 HAND_WIRED = {"tic_tac_toe", "connect_four", "chess", "go"}
@@ -28,10 +28,14 @@ TRAINED = [
     "oware(num_houses_per_player=3,num_seeds_per_house=2)", "pentago",
     "quoridor(board_size=5,wall_count=2)", "tic_tac_toe", "twixt",
     "y(board_size=5)",
+    # One player can move twice in a row (GameInfo.alternating False).
+    "amazons(board_size=6)", "checkers", "dots_and_boxes", "mancala", "nine_mens_morris",
+    "ultimate_tic_tac_toe",
 ]
 # Moves per iteration so that every game finishes some games (random-ish games are long).
 LONG = {"antichess": 100, "crazyhouse": 60, "hive": 60, "lines_of_action": 60, "oware": 60,
-        "othello": 40}
+        "othello": 40, "amazons": 45, "checkers": 60, "mancala": 40, "nine_mens_morris": 110,
+        "ultimate_tic_tac_toe": 45}
 
 
 def _random_states(game, rng, plies: int, count: int):
@@ -52,7 +56,7 @@ def test_listing_has_15_games_beyond_the_hand_wired_ones(capsys):
 
     names = spiel_names()
     assert len(set(names) - HAND_WIRED) >= 15
-    assert not set(names) & set(NOT_ALTERNATING)
+    assert set(REPEATED_MOVERS) <= set(names)
     assert main(["games"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"spiel/<name>: {len(names)} open_spiel games: {', '.join(names)};" in out
@@ -64,8 +68,6 @@ def test_listing_has_15_games_beyond_the_hand_wired_ones(capsys):
     ("goofspiel", "simultaneous moves"),
     ("quoridor(players=3)", "3 players"),
     ("matrix_pd", "general-sum returns"),
-    ("amazons", "one player can move twice in a row"),
-    ("dots_and_boxes", "one player can move twice in a row"),
 ])
 def test_other_kinds_of_game_are_refused_saying_why(text, reason):
     with pytest.raises(GameError) as e:
@@ -75,11 +77,92 @@ def test_other_kinds_of_game_are_refused_saying_why(text, reason):
     assert "\n" not in message
 
 
+def test_games_with_repeated_movers_declare_it():
+    for short in REPEATED_MOVERS:
+        assert not get_game(f"spiel/{short}").info.alternating, short
+    assert get_game("spiel/hex").info.alternating and get_game("spiel/nim").info.alternating
+
+
+@pytest.mark.parametrize("name", ["mancala", "dots_and_boxes", "nine_mens_morris"])
+def test_the_game_check_passes_without_strict_alternation(name):
+    from games import check_game
+
+    check_game(get_game(f"spiel/{name}"))
+
+
+def test_an_extra_turn_is_searched_as_the_same_players():
+    """mancala: a move whose last seed lands in the mover's store gives another turn.
+
+    From the start (4 seeds a pit), player 0's third pit (action 3: its 4 seeds go to
+    pits 4-6 and the store) keeps the turn; the spiel batch says so, and the search's Q of that
+    move is its child's value unchanged (+0.5 from a fixed evaluator), where a move
+    that passes the turn gets -0.5."""
+    from engine.search import SearchConfig, run_search
+
+    game = get_game("spiel/mancala")
+    root = game.new_initial_state()
+    keep = root.clone()
+    keep.apply(3)
+    assert keep.to_play() == 0
+    passes = root.clone()
+    passes.apply(1)
+    assert passes.to_play() == 1
+
+    class Half:
+        def evaluate(self, obs, mask):
+            return np.zeros(mask.shape, np.float32), np.full(len(obs), 0.5, np.float32)
+
+    info = game.info
+    config = SearchConfig(num_simulations=6, root_mode="puct", dirichlet_fraction=0.0)
+
+    def search(alternating):
+        batch = game.new_search_batch([root], 7)
+        return run_search(batch, Half(), config, info.num_actions, info.observation_shape,
+                          alternating=alternating)
+
+    # PUCT tries moves 1 to 5 once (Q -0.5 each, but +0.5 for action 3), then action 3
+    # again, whose second node (player 0's move after the extra turn) passes the turn:
+    # Q(3) = (0.5 - 0.5) / 2.
+    result = search(info.alternating)
+    assert result.visits[0, 1:7].tolist() == [1, 1, 2, 1, 1, 0]
+    np.testing.assert_allclose(result.q[0, 1:6], [-0.5, -0.5, 0.0, -0.5, -0.5], atol=1e-6)
+    assert result.action[0] == 3
+    # With the fixed -1 the extra turn looked like any other move.
+    wrong = search(True)
+    np.testing.assert_allclose(wrong.q[0, 1:7], -0.5, atol=1e-6)
+    assert wrong.action[0] == 1
+
+
+@pytest.mark.parametrize("name", ["dots_and_boxes", "mancala"])
+def test_spiel_batch_reports_the_movers_as_the_states_do(name):
+    game = get_game(f"spiel/{name}")
+    roots = [r for r in _random_states(game, np.random.default_rng(5), 8, 6)
+             if not r.is_terminal()]
+    n = len(roots)
+    leaf_action = [int(np.random.default_rng(b).choice(np.flatnonzero(r.legal_mask())))
+                   for b, r in enumerate(roots)]
+    leaves = (np.arange(n), np.zeros(n), np.ones(n), leaf_action)
+    for batch in (game.new_search_batch(roots, 4), ObjectBatch(roots, 4)):
+        bufs = [np.zeros((n, *game.info.observation_shape), np.float32),
+                np.zeros((n, game.info.num_actions), bool), np.zeros(n, np.float32),
+                np.zeros(n, bool)]
+        batch.expand(*leaves, *bufs)
+        movers = np.zeros((2, n), np.int8)
+        batch.players_to_move(np.arange(n), np.zeros(n, np.int32), movers[0])
+        batch.players_to_move(np.arange(n), np.ones(n, np.int32), movers[1])
+        for b, root in enumerate(roots):
+            child = root.clone()
+            child.apply(leaf_action[b])
+            assert movers[0, b] == root.to_play()
+            if not child.is_terminal():
+                assert movers[1, b] == child.to_play()
+
+
 @pytest.mark.parametrize("text, reason", [
     ("hex(board_size=x)", "Wrong type for parameter board_size"),
     ("hex(board_size=7", "Missing closing bracket"),
     ("hex(foo=1)", "Unknown parameter 'foo'"),
-    ("nosuch", "Unknown game 'nosuch'; playable: antichess, "),
+    ("nosuch", "Unknown game 'nosuch'; playable: amazons, antichess, "),
 ])
 def test_a_malformed_string_gets_open_spiels_reason_on_one_line(text, reason):
     with pytest.raises(GameError) as e:
