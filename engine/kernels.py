@@ -58,6 +58,71 @@ def masked_softmax_rows(logits, mask, out):
 
 
 @njit(cache=True, nogil=True)
+def masked_softmax_sparse(logits, mask, out):
+    """As masked_softmax_rows, but after one scan of each row's mask it touches only the
+    legal entries: for wide rows with few legal actions (chess: 4,674 actions, about 30
+    legal), where a dense pass would exponentiate every entry.
+
+    Args: logits float32[L, A]; mask bool[L, A] with at least one legal action per row;
+    out float32[L, A], written (0 for illegal actions).
+    """
+    num_actions = logits.shape[1]
+    legal = np.empty(num_actions, np.int64)
+    for l in range(logits.shape[0]):
+        n = 0
+        top = -np.inf
+        for a in range(num_actions):
+            out[l, a] = 0.0
+            if mask[l, a]:
+                legal[n] = a
+                n += 1
+                if logits[l, a] > top:
+                    top = logits[l, a]
+        total = 0.0
+        for i in range(n):
+            e = math.exp(logits[l, legal[i]] - top)
+            out[l, legal[i]] = e
+            total += e
+        for i in range(n):
+            out[l, legal[i]] /= total
+
+
+@njit(cache=True, nogil=True)
+def masked_log_softmax_sparse(logits, mask, floor, out):
+    """log softmax of each row over its legal actions, in float64 from the logits, floored
+    at `floor`; -inf for illegal actions. Touches only the legal entries after one scan
+    of the mask (see masked_softmax_sparse).
+
+    Args: logits float32[L, A]; mask bool[L, A]; floor float (finite, negative);
+    out float32[L, A], written.
+    """
+    num_actions = logits.shape[1]
+    legal = np.empty(num_actions, np.int64)
+    for l in range(logits.shape[0]):
+        n = 0
+        top = -np.inf
+        for a in range(num_actions):
+            out[l, a] = -np.inf
+            if mask[l, a]:
+                legal[n] = a
+                n += 1
+                if logits[l, a] > top:
+                    top = float(logits[l, a])
+        if not math.isfinite(top):
+            top = 0.0
+        total = 0.0
+        for i in range(n):
+            total += math.exp(float(logits[l, legal[i]]) - top)
+        for i in range(n):
+            value = floor
+            if total > 0.0:
+                value = float(logits[l, legal[i]]) - top - math.log(total)
+                if not value >= floor:  # NaN too
+                    value = floor
+            out[l, legal[i]] = value
+
+
+@njit(cache=True, nogil=True)
 def expand_roots(tree, probs, values, masks):
     """Expands node 0 of every tree with the evaluator's output.
 

@@ -132,7 +132,9 @@ class Timings:
 
 
 NARROW_POLICY = 32
-"""Up to this many actions the policy softmax runs in a kernel, above in numpy."""
+"""Up to this many actions the root's noise and log-policy are dense (numpy over every
+action); above, they are computed over the legal actions only (chess: about 30 of
+4,674), as is the policy softmax (kernels.masked_softmax_sparse)."""
 
 
 def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -143,15 +145,11 @@ def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Returns:
       float32[L, A].
     """
-    if logits.shape[1] <= NARROW_POLICY:
-        out = np.empty(logits.shape, np.float32)
-        kernels.masked_softmax_rows(logits.astype(np.float32, copy=False), mask, out)
-        return out
-    x = np.where(mask, logits, np.float32(-np.inf)).astype(np.float32, copy=False)
-    x -= x.max(axis=1, keepdims=True)
-    np.exp(x, out=x)
-    x /= x.sum(axis=1, keepdims=True)
-    return x
+    out = np.empty(logits.shape, np.float32)
+    rows = kernels.masked_softmax_rows if logits.shape[1] <= NARROW_POLICY \
+        else kernels.masked_softmax_sparse
+    rows(np.ascontiguousarray(logits, np.float32), np.ascontiguousarray(mask, np.bool_), out)
+    return out
 
 
 MIN_LOGIT = np.float32(-1e30)
@@ -168,6 +166,12 @@ def masked_log_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Returns:
       float32[L, A].
     """
+    if logits.shape[1] > NARROW_POLICY:
+        out = np.empty(logits.shape, np.float32)
+        kernels.masked_log_softmax_sparse(np.ascontiguousarray(logits, np.float32),
+                                          np.ascontiguousarray(mask, np.bool_),
+                                          float(MIN_LOGIT), out)
+        return out
     x = np.where(mask, np.asarray(logits, np.float64), -np.inf)
     top = x.max(axis=1, keepdims=True)
     x -= np.where(np.isfinite(top), top, 0.0)
@@ -178,9 +182,23 @@ def masked_log_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _dirichlet(rng: np.random.Generator, alpha: float, mask: np.ndarray) -> np.ndarray:
-    g = rng.gamma(alpha, size=mask.shape) * mask
+    if mask.shape[1] > NARROW_POLICY:  # draw for the legal actions only
+        g = np.zeros(mask.shape)
+        g[mask] = rng.gamma(alpha, size=int(mask.sum()))
+    else:
+        g = rng.gamma(alpha, size=mask.shape) * mask
     total = g.sum(axis=1, keepdims=True)
     return (g / np.where(total > 0, total, 1.0)).astype(np.float32)
+
+
+def _gumbel(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """Gumbel(0, 1) noise, float64[B, A]: for every action of narrow games, for the legal
+    ones only (0 elsewhere: their log-policy is -inf anyway) above NARROW_POLICY."""
+    if mask.shape[1] <= NARROW_POLICY:
+        return rng.gumbel(size=mask.shape)
+    g = np.zeros(mask.shape)
+    g[mask] = rng.gumbel(size=int(mask.sum()))
+    return g
 
 
 def expand_roots(tree, config: SearchConfig, logits: np.ndarray, values: np.ndarray,
@@ -201,7 +219,7 @@ def expand_roots(tree, config: SearchConfig, logits: np.ndarray, values: np.ndar
         if rng is None:
             raise ValueError("add_noise needs an rng")
         if gumbel_mode:
-            tree.gumbel_logits[:] = rng.gumbel(size=tree.gumbel_logits.shape) * config.gumbel_scale
+            tree.gumbel_logits[:] = _gumbel(rng, root_mask) * config.gumbel_scale
         elif config.dirichlet_fraction > 0:
             noise = _dirichlet(rng, config.dirichlet_alpha, root_mask)
             kernels.add_dirichlet_noise(tree, noise, np.float32(config.dirichlet_fraction))

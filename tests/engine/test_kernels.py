@@ -608,3 +608,87 @@ def test_kernels_give_the_same_trees_without_jit():
             with_jit, without_jit):
         assert visits == visits2 and children == children2 and used == used2
         np.testing.assert_allclose(values, values2, atol=1e-9)
+
+
+# Wide rows: the policy softmax, the root log-policy and the root noise over legal
+# actions only (engine.search above NARROW_POLICY), against the plain float64 formulas.
+
+def _wide_case(seed, rows=6, actions=300):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, size=(rows, actions)).astype(np.float32)
+    mask = rng.random((rows, actions)) < 0.1
+    mask[:, 7] = True  # a legal action in every row
+    mask[0] = False
+    mask[0, 123] = True  # a row with one legal action
+    logits[1, mask[1]] = 0.0  # ties
+    logits[2, 7] = 500.0  # a gap that underflows every other legal prior to 0
+    return logits, mask
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_wide_softmax_is_the_softmax_over_legal_actions(seed):
+    from engine.search import NARROW_POLICY, masked_softmax
+
+    logits, mask = _wide_case(seed)
+    assert logits.shape[1] > NARROW_POLICY
+    x = np.where(mask, logits.astype(np.float64), -np.inf)
+    expected = np.exp(x - x.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    got = masked_softmax(logits, mask)
+    assert got.dtype == np.float32 and np.all(got[~mask] == 0)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
+    assert got[0, 123] == 1.0 and got[2, 7] == 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_wide_log_softmax_is_floored_and_minus_inf_off_the_mask(seed):
+    from engine.search import MIN_LOGIT, masked_log_softmax
+
+    logits, mask = _wide_case(seed)
+    x = logits.astype(np.float64)
+    top = np.where(mask, x, -np.inf).max(axis=1, keepdims=True)
+    lse = top + np.log(np.where(mask, np.exp(x - top), 0).sum(axis=1, keepdims=True))
+    expected = np.where(mask, np.maximum(x - lse, MIN_LOGIT), -np.inf)
+    got = masked_log_softmax(logits, mask)
+    assert np.all(got[~mask] == -np.inf) and np.all(np.isfinite(got[mask]))
+    np.testing.assert_allclose(got[mask], expected[mask], rtol=1e-6)
+    assert got[0, 123] == 0.0
+    # Row 2: every other legal action is 500 below: log prior about -500, not -inf.
+    others = mask[2].copy()
+    others[7] = False
+    assert abs(got[2, 7]) < 1e-6 and np.all(got[2, others] < -400)
+
+
+def test_wide_log_softmax_of_minus_inf_logits_is_the_floor():
+    from engine.search import MIN_LOGIT, masked_log_softmax
+
+    logits = np.full((1, 40), -np.inf, np.float32)
+    mask = np.zeros((1, 40), bool)
+    mask[0, [3, 9]] = True
+    got = masked_log_softmax(logits, mask)
+    assert got[0, 3] == got[0, 9] == MIN_LOGIT and np.all(got[0, ~mask[0]] == -np.inf)
+
+
+def test_wide_root_noise_is_drawn_for_legal_actions_only():
+    from engine.search import SearchConfig, expand_roots
+
+    rng = np.random.default_rng(3)
+    b, a = 64, 400
+    mask = rng.random((b, a)) < 0.05
+    mask[:, 0] = True
+    logits = np.zeros((b, a), np.float32)
+    for mode in ("gumbel", "puct"):
+        tree = new_tree(b, 4, a)
+        config = SearchConfig(num_simulations=3, root_mode=mode, dirichlet_fraction=0.5)
+        expand_roots(tree, config, logits, np.zeros(b, np.float32), mask, rng, True)
+        if mode == "gumbel":
+            g = tree.gumbel_logits
+            assert np.all(g[~mask] == -np.inf)
+            # g + log(1/n) over n legal actions: the Gumbel(0, 1) mean is Euler's 0.5772.
+            noise = (g + np.log(mask.sum(axis=1, keepdims=True)))[mask]
+            assert abs(noise.mean() - 0.5772) < 0.1 and 1.0 < noise.std() < 1.6
+        else:
+            prior = tree.prior[:, ROOT, :]
+            assert np.all(prior[~mask] == 0)
+            np.testing.assert_allclose(prior.sum(axis=1), 1.0, rtol=1e-5)
+            assert prior[mask].std() > 0  # the noise reached the legal priors
