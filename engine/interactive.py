@@ -29,6 +29,21 @@ Gumbel's root follows its visit schedule and takes its move from the completed Q
 every result once all are in: 16 leaves scored 0.486 at 32 simulations (-10 [-29, +10],
 1,200 games) and at 256 (-10 [-44, +25], 400 games). Two steps at least, so that the
 first halving of sequential halving does not happen before any value is known."""
+VIRTUAL_LOSS_STEPS = 16
+"""Gumbel searches of at least this many steps (num_simulations / leaves_per_step) count
+pending visits as losses below the root (kernels.select_leaves' gumbel_virtual_loss); fewer
+steps keep the plain rule. The go9 policy is sharp: with pending visits in N alone, the
+interior rule sends a descent into the leaf of the step still awaiting the network, and it
+is dropped (40 positions of the shipped go9 model, 256 simulations, 16 leaves: 6.1
+positions per network call, 15,500 descents dropped at depths 1-20 for 10,240 leaves; as
+losses: 14.3 per call, 324 dropped; GTP nodes/s / network alone 0.74 -> 0.87). Strength
+with the shipped Connect Four model, losses counted, against one leaf per step
+(scripts/leaves_arena.py, 400 games each): 256 simulations with 16 leaves (16 steps) 0.497
+(-2 Elo, 95% [-36, +32]) and 32 with 4 (8 steps) 0.481 (-13 [-47, +21]), but 128 with 16
+(8 steps) 0.421 (-55 [-90, -21]), 32 with 8 0.420 (-56 [-91, -22]) and 32 with 16 0.370
+(-92 [-128, -57]), where the plain rule scored 0.516 (+11 [-23, +45]). In a search of few
+steps the dropped descents keep it sequential; losses send the step's extra leaves to
+siblings that the one-leaf search would not visit."""
 
 
 def interactive_leaves(batch: int, num_trees: int, num_simulations: int,
@@ -45,4 +60,4 @@ def interactive_leaves(batch: int, num_trees: int, num_simulations: int,
     return max(1, min(share, num_simulations // MIN_STEPS[root_mode]))
 
 
-__all__ = ["INTERACTIVE_BATCH", "MIN_STEPS", "interactive_leaves"]
+__all__ = ["INTERACTIVE_BATCH", "MIN_STEPS", "VIRTUAL_LOSS_STEPS", "interactive_leaves"]

@@ -224,7 +224,8 @@ def forced_root_action(children, visit_count, virtual_count, prior, b, forced_k)
 
 @njit(cache=True, nogil=True, inline="always")
 def _gather_children(children, visit_count, virtual_count, value_sum, reward, discount, prior,
-                     raw_value, b, node, c_visit, c_scale, q_out, n_out, visited_out):
+                     raw_value, b, node, c_visit, c_scale, q_out, n_out, visited_out,
+                     loss=np.inf):
     """One pass over the children of `node`: what sigma(completed Q) and the selection
     rules need, so that later passes read only the work arrays.
 
@@ -235,6 +236,12 @@ def _gather_children(children, visit_count, virtual_count, value_sum, reward, di
     prior-weighted visited Q, as in mctx); the completed values are rescaled to
     [0, 1] over the legal actions and scaled by (c_visit + max visits) * c_scale:
     sigma(a) = (completed(a) - lo) * scale.
+
+    With a finite `loss` (a Q value), pending visits count as visits that returned
+    `loss` (virtual loss, as puct_action): a child with r completed and v pending
+    visits has Q = (r Q + v loss) / (r + v), one with only pending visits Q = loss
+    (and counts as visited). The mixed value and max visits use completed visits
+    only. Without pending visits (one leaf per step) nothing changes.
 
     Returns:
       (mixed, lo, hi, scale, total, num_legal): hi is the largest completed value,
@@ -256,23 +263,32 @@ def _gather_children(children, visit_count, virtual_count, value_sum, reward, di
             continue
         num_legal += 1
         n = 0
+        pending = 0
         if child >= 0:
             n = visit_count[b, child]
-            n_out[a] = n + virtual_count[b, child]
+            pending = virtual_count[b, child]
+            n_out[a] = n + pending
             total += n_out[a]
         else:
             n_out[a] = 0
         if n > 0:
             q = reward[b, child] + discount[b, child] * value_sum[b, child] / n
-            q_out[a] = q
-            visited_out[a] = True
             p = max(prior[b, node, a], 1e-30)
             sum_visits += n
             sum_probs += p
             weighted += p * q
             max_visits = max(max_visits, n)
+            if pending > 0 and loss < np.inf:
+                q = (q * n + loss * pending) / (n + pending)
+            q_out[a] = q
+            visited_out[a] = True
             lo = min(lo, q)
             hi = max(hi, q)
+        elif pending > 0 and loss < np.inf:
+            q_out[a] = loss
+            visited_out[a] = True
+            lo = min(lo, loss)
+            hi = max(hi, loss)
         else:
             visited_out[a] = False
             any_unvisited = True
@@ -355,7 +371,8 @@ def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, 
 
 @njit(cache=True, nogil=True, inline="always")
 def gumbel_interior_action(children, visit_count, virtual_count, value_sum, reward, discount,
-                           prior, raw_value, b, node, c_visit, c_scale, work, counts, visited):
+                           prior, raw_value, b, node, c_visit, c_scale, work, counts, visited,
+                           loss=np.inf):
     """Deterministic Gumbel selection below the root: argmax pi'(a) - N(a) / (1 + sum N).
 
     pi' = softmax(logits + sigma) is computed as prior * exp(sigma - max sigma),
@@ -363,10 +380,15 @@ def gumbel_interior_action(children, visit_count, virtual_count, value_sum, rewa
     monotone in the completed value, so its maximum is sigma(hi) (0 = sigma(lo)
     if c_scale were negative) without a pass. work (float64[A]), counts (int32[A])
     and visited (bool[A]) are work space.
+
+    Pending visits count in N(a) and, with a finite `loss` (select_leaves passes the
+    tree's lower Q bound), as losses in the completed Q (_gather_children): with a
+    sharp policy, N alone leaves pi'(a) - N(a) / (1 + sum N) highest for the child
+    whose leaf is still pending, and the next descent of the step would collide there.
     """
     mixed, lo, hi, scale, total, _ = _gather_children(
         children, visit_count, virtual_count, value_sum, reward, discount, prior, raw_value, b,
-        node, c_visit, c_scale, work, counts, visited)
+        node, c_visit, c_scale, work, counts, visited, loss)
     top = max((hi - lo) * scale, 0.0)
     # Only unvisited children use e_mixed, and then sigma(mixed) <= top; the clamp
     # keeps exp from overflowing (an error without JIT) when every child is visited.
@@ -430,11 +452,15 @@ def _undo_virtual(virtual_count, parent, b, node):
 @njit(cache=True, nogil=True)
 def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reduction,
                   update_bounds, c_visit, c_scale, considered_table,
-                  leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced_k=0.0):
+                  leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced_k=0.0,
+                  gumbel_virtual_loss=False):
     """Selects up to `leaves_per_tree` new leaves in each tree and allocates their nodes.
 
     Descends from the root with the mode's rule, adding one pending (virtual)
-    visit to each node passed. A descent that ends on a known terminal node is
+    visit to each node passed. PUCT counts pending visits as losses; Gumbel's root
+    schedule and interior rule count them as visits, and the interior rule with
+    `gumbel_virtual_loss` also as losses (the tree's lower Q bound), so that the
+    descents of one step spread instead of colliding. A descent that ends on a known terminal node is
     backed up at once (value 0) and yields no leaf; one that reaches a node
     still awaiting evaluation (a collision) is abandoned. A tree that has run
     capacity - 1 simulations (pending ones included) or has no free node
@@ -446,6 +472,8 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
         written; leaf_node is -1 where no leaf was selected.
       scratch: float64[A] work space.
       forced_k: PUCT: KataGo's forced playouts at the root (forced_root_action); 0: none.
+      gumbel_virtual_loss: Gumbel: pending visits are losses below the root too
+        (gumbel_interior_action); no effect with one leaf per tree and step.
     Returns:
       The number of simulations used (leaves plus terminal visits).
     """
@@ -493,7 +521,9 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
                     a = gumbel_interior_action(children, visit_count, virtual_count,
                                                tree.value_sum, tree.reward, tree.discount,
                                                tree.prior, tree.raw_value, b, node, c_visit,
-                                               c_scale, scratch, counts, visited)
+                                               c_scale, scratch, counts, visited,
+                                               tree.min_q[b] if gumbel_virtual_loss
+                                               else np.inf)
                 child = children[b, node, a]
                 if child == UNVISITED:
                     child = num_nodes[b]

@@ -19,6 +19,7 @@ import numpy as np
 
 from engine import kernels
 from engine.gumbel import considered_visits_table
+from engine.interactive import VIRTUAL_LOSS_STEPS
 from engine.tree import new_tree
 from games import MoverBatch
 
@@ -68,7 +69,9 @@ class SearchConfig:
     value): tic-tac-toe training reached perfect play with 0.1 and never with 1.0, and
     a Connect Four checkpoint scored 0.50 against rollout MCTS with 0.1, 0.35 with 1.0."""
     leaves_per_step: int = 1
-    """Leaves selected per tree and network call (more than 1 uses virtual loss)."""
+    """Leaves selected per tree and network call (more than 1 uses virtual loss; Gumbel
+    below the root only in searches of VIRTUAL_LOSS_STEPS steps or more,
+    engine/interactive.py)."""
     discount: float = -1.0
     """Value multiplier from child to parent: -1 for two-player games (+1 instead where
     a game that does not alternate leaves the same player to move), gamma for
@@ -403,6 +406,7 @@ def run_tree_search(expander: LeafExpander, config: SearchConfig,
     scratch = np.zeros(num_actions, np.float64)
     forced = (float(config.forced_playouts) if forced_playouts and add_noise
               and not gumbel_mode else 0.0)
+    virtual_loss = gumbel_mode and k > 1 and config.num_simulations >= VIRTUAL_LOSS_STEPS * k
     # The kernel stops each tree at num_simulations (capacity - 1). Every step
     # advances every unfinished tree (its first descent cannot collide), so the
     # loop ends within num_simulations steps; the cap is only a safety net.
@@ -411,7 +415,7 @@ def run_tree_search(expander: LeafExpander, config: SearchConfig,
         used = kernels.select_leaves(
             tree, k, mode, config.pb_c_init, config.pb_c_base, config.fpu_reduction,
             update_bounds, config.c_visit, config.c_scale, table,
-            leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced)
+            leaf_tree, leaf_parent, leaf_node, leaf_action, scratch, forced, virtual_loss)
         t1 = time.perf_counter()
         expander.expand(leaf_tree, leaf_parent, leaf_node, leaf_action, all_probs,
                         all_values, masks, rewards, terminals, same_mover, t)

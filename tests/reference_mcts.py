@@ -23,8 +23,11 @@ Conventions (the same as the engine's):
     visits removed. A descent that reaches a node created earlier in the same
     step (not yet evaluated) is abandoned and counts for nothing.
   * Pending visits: PUCT counts them as visits that lost (virtual loss); the
-    Gumbel rules count them in N(a) (root schedule and interior rule) but the
-    completed Q only uses finished visits.
+    Gumbel rules count them in N(a) (root schedule and interior rule), and with
+    cfg.gumbel_virtual_loss the interior rule also as visits that returned the lower Q bound (cfg.q_bounds, or
+    the search's bounds once it has some, in float32 as the tree keeps them) in
+    the completed Q; the root's completed Q and the mixed value use finished
+    visits only.
 
 The tree stores priors in float32 (as the engine's arrays do), so the reference
 rounds its priors to float32 after computing them in float64.
@@ -71,6 +74,8 @@ class RefConfig:
     schedule_length: int | None = None
     """Columns of the Gumbel schedule (default: num_simulations); beyond it the
     last column is used."""
+    gumbel_virtual_loss: bool = False
+    """Gumbel's interior rule counts pending visits as losses too (module doc)."""
 
 
 class Node:
@@ -202,8 +207,11 @@ def _n(node: Node, a: int) -> int:
     return 0 if child is None else child.visit_count + child.pending
 
 
-def sigma_completed_q(node: Node, cfg: RefConfig) -> dict[int, float]:
-    """mctx's qtransform_completed_by_mix_value over the legal actions of `node`."""
+def sigma_completed_q(node: Node, cfg: RefConfig, loss: float | None = None
+                      ) -> dict[int, float]:
+    """mctx's qtransform_completed_by_mix_value over the legal actions of `node`.
+
+    With `loss`, a child's pending visits count as visits that returned `loss`."""
     visited = {a: c for a, c in node.children.items() if c.visit_count > 0}
     sum_n = sum(c.visit_count for c in visited.values())
     max_n = max((c.visit_count for c in visited.values()), default=0)
@@ -214,6 +222,11 @@ def sigma_completed_q(node: Node, cfg: RefConfig) -> dict[int, float]:
         mixed = (node.raw_value + sum_n * weighted) / (1 + sum_n)
     else:
         mixed = node.raw_value
+    if loss is not None:
+        for a, c in node.children.items():
+            if c.pending > 0:
+                r = c.visit_count
+                q[a] = (q.get(a, 0.0) * r + loss * c.pending) / (r + c.pending)
     completed = {a: q.get(a, mixed) for a in node.legal_actions()}
     lo, hi = min(completed.values()), max(completed.values())
     scale = (cfg.c_visit + max_n) * cfg.c_scale
@@ -243,9 +256,15 @@ def gumbel_root_choice(root: Node, cfg: RefConfig, gumbel: Sequence[float],
     return max(candidates, key=lambda a: (score[a], -a))
 
 
-def gumbel_interior_choice(node: Node, cfg: RefConfig) -> int:
-    """argmax softmax(logits + sigma(q))(a) - N(a) / (1 + sum N), first on ties."""
-    sigma = sigma_completed_q(node, cfg)
+def gumbel_interior_choice(node: Node, cfg: RefConfig, bounds: list[float] | None = None
+                           ) -> int:
+    """argmax softmax(logits + sigma(q))(a) - N(a) / (1 + sum N), first on ties; pending
+    visits count in N and, with cfg.gumbel_virtual_loss, as losses in q (the lower Q
+    bound: cfg.q_bounds, else `bounds` once finite)."""
+    lower = cfg.q_bounds[0] if cfg.q_bounds is not None else bounds[0]
+    loss = (float(np.float32(lower)) if cfg.gumbel_virtual_loss and math.isfinite(lower)
+            else None)
+    sigma = sigma_completed_q(node, cfg, loss)
     legal = node.legal_actions()
     pi = _masked_softmax({a: _logit(node, a) + sigma[a] for a in legal})
     total = sum(_n(node, a) for a in legal)
@@ -287,7 +306,7 @@ class _Search:
             return puct_choice(node, self.cfg, self.bounds)
         if node.parent is None:
             return gumbel_root_choice(node, self.cfg, self.gumbel, self.schedule)
-        return gumbel_interior_choice(node, self.cfg)
+        return gumbel_interior_choice(node, self.cfg, self.bounds)
 
     def backup(self, node: Node, value: float) -> None:
         g = value

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -184,6 +185,57 @@ def test_gumbel_interior_rule_hand_computed():
     assert run.value[0] == pytest.approx(-3 / 6)
 
 
+def test_interior_rule_counts_a_pending_leaf_as_a_loss_hand_computed():
+    # A node with priors [0.9, 0.1], raw value 0; a0's leaf awaits the network
+    # (0 visits, 1 pending), a1 has no node. sum N = 1.
+    # N alone (no loss): every completed Q is the mixed value 0, sigma 0, pi' = prior;
+    #   scores a0: 0.9 - 1/2 = 0.4, a1: 0.1 -> a0, the pending leaf (a collision).
+    # Pending as a loss of -1: completed [-1, 0], scale (50 + 0) * 0.1 / 1 = 5,
+    #   sigma [0, 5]; pi' ~ [0.9 e^-5, 0.1] = [0.0572, 0.9428];
+    #   scores [0.0572 - 0.5, 0.9428] -> a1.
+    tree = hand_built_root([0.9, 0.1], 0.0, {0: (0, 0.0, 0.0, 1)})
+    assert interior_action(tree) == 0
+    assert interior_action(tree, -1.0) == 1
+
+
+def test_interior_rule_counts_pending_visits_of_a_visited_child_as_losses_hand_computed():
+    # Priors [0.9, 0.1], raw value 0; a0 has 2 visits with Q 0.5 (child value_sum -1)
+    # and 1 pending, a1 no node. sum N = 3. mixed = (0 + 2 * 0.5) / 3 = 1/3 either way
+    # (completed visits only).
+    # No loss: completed [0.5, 1/3], scale 5.2 / (1/6), sigma [5.2, 0];
+    #   pi' = [0.9994, 0.0006]; scores [0.9994 - 3/4, 0.0006] -> a0.
+    # Loss -1: Q(a0) = (2 * 0.5 - 1) / 3 = 0; completed [0, 1/3], sigma [0, 5.2];
+    #   pi' ~ [0.9 e^-5.2, 0.1] = [0.0473, 0.9527]; scores [0.0473 - 3/4, 0.9527] -> a1.
+    tree = hand_built_root([0.9, 0.1], 0.0, {0: (2, -1.0, 0.0, 1)})
+    assert interior_action(tree) == 0
+    assert interior_action(tree, -1.0) == 1
+    # A loss at the top of the value range changes nothing here: Q(a0) = 2/3.
+    assert interior_action(tree, 1.0) == 0
+
+
+def interior_action(tree, loss=np.inf, c_visit=50.0, c_scale=0.1):
+    num_actions = tree.prior.shape[2]
+    args = (tree.children, tree.visit_count, tree.virtual_count, tree.value_sum, tree.reward,
+            tree.discount, tree.prior, tree.raw_value)
+    return kernels.gumbel_interior_action(*args, 0, ROOT, c_visit, c_scale,
+                                          np.zeros(num_actions), np.zeros(num_actions, np.int32),
+                                          np.zeros(num_actions, np.bool_), loss)
+
+
+def test_second_descent_of_a_step_goes_around_the_pending_leaf():
+    # The root has one legal action (schedule m = 1); X = (0,) has priors [0.9, 0.1]
+    # and value 0. Step 1 (one leaf) creates X. Step 2, two leaves: the first descent
+    # creates X's a0; the second passes the root and reaches X, where a0's leaf is
+    # pending: counted as a loss (the tree's lower bound, -1) it gives way to a1 (the
+    # first test above), where N alone would send the descent into a0 and drop it.
+    # (gumbel_virtual_loss: the driver's choice for searches of many steps, search.py.)
+    game = TableGame(2, legal={(): [0]}, priors={(0,): [0.9, 0.1]}, values={(0,): 0.0})
+    run = drive([game], replace(gumbel_cfg(3), num_steps=2, gumbel_virtual_loss=True),
+                ks=[1, 2])
+    assert [(parent, action) for _, _, parent, action in run.steps[1]] == [(1, 0), (1, 1)]
+    assert list(child_visits(run, (0,))) == [1, 1]
+
+
 # ---------------------------------------------------------------------------
 # Completed Q and the final action, on trees built by hand.
 
@@ -343,9 +395,10 @@ def test_a_legal_action_whose_prior_underflows_is_still_considered(noise):
 # and give the same sigma to the last bit.
 
 
-def previous_completed_q(t, b, node, c_visit, c_scale):
+def previous_completed_q(t, b, node, c_visit, c_scale, loss=np.inf):
     """(sigma: list[float] with 0 for illegal actions, sigma of the mixed value).
-    Each child's Q uses its own multiplier t.discount (the one change since)."""
+    Each child's Q uses its own multiplier t.discount, and with a finite `loss` pending
+    visits count as visits that returned it (the changes since)."""
     num_actions = t.prior.shape[2]
     sum_visits, max_visits, sum_probs, weighted = 0, 0, 0.0, 0.0
     lo, hi, any_unvisited = np.inf, -np.inf, False
@@ -354,17 +407,23 @@ def previous_completed_q(t, b, node, c_visit, c_scale):
         child = int(t.children[b, node, a])
         if child == ILLEGAL:
             continue
+        pending = int(t.virtual_count[b, child]) if child >= 0 and loss < np.inf else 0
         if child >= 0 and t.visit_count[b, child] > 0:
             n = int(t.visit_count[b, child])
             q = (float(t.reward[b, child])
                  + float(t.discount[b, child]) * float(t.value_sum[b, child]) / n)
-            out[a] = q
             p = max(float(t.prior[b, node, a]), 1e-30)
             sum_visits += n
             sum_probs += p
             weighted += p * q
             max_visits = max(max_visits, n)
+            if pending:
+                q = (q * n + loss * pending) / (n + pending)
+            out[a] = q
             lo, hi = min(lo, q), max(hi, q)
+        elif pending:
+            out[a] = loss
+            lo, hi = min(lo, loss), max(hi, loss)
         else:
             any_unvisited = True
     mixed = float(t.raw_value[b, node])
@@ -377,7 +436,8 @@ def previous_completed_q(t, b, node, c_visit, c_scale):
         child = int(t.children[b, node, a])
         if child == ILLEGAL:
             out[a] = 0.0
-        elif child >= 0 and t.visit_count[b, child] > 0:
+        elif child >= 0 and (t.visit_count[b, child] > 0
+                             or (loss < np.inf and t.virtual_count[b, child] > 0)):
             out[a] = (out[a] - lo) * scale
         else:
             out[a] = (mixed - lo) * scale
@@ -406,8 +466,8 @@ def previous_root_action(t, b, c_visit, c_scale, table):
     return best if best >= 0 else fallback
 
 
-def previous_interior_action(t, b, node, c_visit, c_scale):
-    sigma, sigma_mixed = previous_completed_q(t, b, node, c_visit, c_scale)
+def previous_interior_action(t, b, node, c_visit, c_scale, loss=np.inf):
+    sigma, sigma_mixed = previous_completed_q(t, b, node, c_visit, c_scale, loss)
     children = [int(c) for c in t.children[b, node]]
     legal = [a for a, c in enumerate(children) if c != ILLEGAL]
     top = max(sigma[a] for a in legal)
@@ -415,7 +475,8 @@ def previous_interior_action(t, b, node, c_visit, c_scale):
     weights, z = {}, 0.0
     for a in legal:
         child = children[a]
-        visited = child >= 0 and t.visit_count[b, child] > 0
+        visited = child >= 0 and (t.visit_count[b, child] > 0
+                                  or (loss < np.inf and t.virtual_count[b, child] > 0))
         weights[a] = float(t.prior[b, node, a]) * math.exp((sigma[a] if visited
                                                               else sigma_mixed) - top)
         z += weights[a]
@@ -493,3 +554,13 @@ def test_selection_kernels_match_their_previous_formula_on_random_nodes(num_acti
         assert kernels.gumbel_interior_action(
             *args, 0, ROOT, c_visit, c_scale, work, counts,
             visited) == previous_interior_action(t, 0, ROOT, c_visit, c_scale)
+        # Pending visits as losses: the lower bound, or any value (MuZero's bounds).
+        loss = float(rng.choice([-1.0, rng.uniform(-1, 1)]))
+        assert kernels.gumbel_interior_action(
+            *args, 0, ROOT, c_visit, c_scale, work, counts, visited,
+            loss) == previous_interior_action(t, 0, ROOT, c_visit, c_scale, loss)
+        # Without pending visits (one leaf per step) the loss changes nothing.
+        t.virtual_count[:] = 0
+        assert kernels.gumbel_interior_action(
+            *args, 0, ROOT, c_visit, c_scale, work, counts, visited,
+            loss) == previous_interior_action(t, 0, ROOT, c_visit, c_scale)

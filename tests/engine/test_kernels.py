@@ -106,7 +106,7 @@ def drive(games, cfg: RefConfig, ks: list[int] | None = None, gumbel=None,
         used.append(kernels.select_leaves(
             tree, k, mode, cfg.pb_c_init, cfg.pb_c_base, cfg.fpu_reduction,
             False, cfg.c_visit, cfg.c_scale, table, leaf_tree, leaf_parent, leaf_node,
-            leaf_action, scratch))
+            leaf_action, scratch, 0.0, cfg.gumbel_virtual_loss))
         batch.expand(leaf_tree, leaf_parent, leaf_node, leaf_action, obs[:n], mask[:n],
                      rewards, terminals)
         same_mover[:] = same_mover_of(batch, leaf_tree, leaf_parent, leaf_node, terminals)
@@ -513,32 +513,35 @@ def test_batch_trees_are_independent(mode, k):
 
 RANDOM_CASES = [
     # mode, leaves per step, discount, step rewards, dirichlet, considered actions,
-    # probability that the mover keeps the turn
-    ("puct", 1, -1.0, False, False, 16, 0.0),
-    ("puct", 3, -1.0, False, False, 16, 0.0),
-    ("puct", 1, -1.0, False, True, 16, 0.0),
-    ("puct", 2, 0.95, True, False, 16, 0.0),
-    ("gumbel", 1, -1.0, False, False, 16, 0.0),
-    ("gumbel", 3, -1.0, False, False, 16, 0.0),
-    ("gumbel", 1, -1.0, False, False, 3, 0.0),
-    ("gumbel", 3, 0.95, True, False, 4, 0.0),
-    ("puct", 1, -1.0, False, False, 16, 0.4),
-    ("puct", 3, -1.0, True, True, 16, 0.4),
-    ("gumbel", 1, -1.0, False, False, 16, 0.4),
-    ("gumbel", 3, -1.0, True, False, 4, 0.4),
+    # probability that the mover keeps the turn, Gumbel virtual loss
+    ("puct", 1, -1.0, False, False, 16, 0.0, False),
+    ("puct", 3, -1.0, False, False, 16, 0.0, False),
+    ("puct", 1, -1.0, False, True, 16, 0.0, False),
+    ("puct", 2, 0.95, True, False, 16, 0.0, False),
+    ("gumbel", 1, -1.0, False, False, 16, 0.0, False),
+    ("gumbel", 3, -1.0, False, False, 16, 0.0, False),
+    ("gumbel", 1, -1.0, False, False, 3, 0.0, False),
+    ("gumbel", 3, 0.95, True, False, 4, 0.0, False),
+    ("puct", 1, -1.0, False, False, 16, 0.4, False),
+    ("puct", 3, -1.0, True, True, 16, 0.4, False),
+    ("gumbel", 1, -1.0, False, False, 16, 0.4, False),
+    ("gumbel", 3, -1.0, True, False, 4, 0.4, False),
+    ("gumbel", 1, -1.0, False, False, 16, 0.4, True),
+    ("gumbel", 3, -1.0, False, False, 16, 0.0, True),
+    ("gumbel", 4, 0.95, True, False, 4, 0.4, True),
 ]
 
 
-@pytest.mark.parametrize("mode,k,discount,step_rewards,dirichlet,considered,extra_turns",
-                         RANDOM_CASES)
+@pytest.mark.parametrize(
+    "mode,k,discount,step_rewards,dirichlet,considered,extra_turns,virtual_loss", RANDOM_CASES)
 # No shrinking: a failing example is reported as found (shrinking reruns searches).
 @settings(max_examples=8, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate])
 @given(seed=st.integers(0, 10**6), terminal_prob=st.sampled_from([0.0, 0.2, 0.5]),
        num_steps=st.integers(1, 12))
 def test_kernels_match_reference_on_random_games(mode, k, discount, step_rewards, dirichlet,
-                                                 considered, extra_turns, seed, terminal_prob,
-                                                 num_steps):
+                                                 considered, extra_turns, virtual_loss, seed,
+                                                 terminal_prob, num_steps):
     games = [RandomPathGame(seed * 4 + b, terminal_prob=terminal_prob,
                             step_rewards=step_rewards, extra_turns=extra_turns)
              for b in range(4)]
@@ -551,7 +554,7 @@ def test_kernels_match_reference_on_random_games(mode, k, discount, step_rewards
                           for g in games], np.float32)
     cfg = RefConfig(mode=mode, num_simulations=None, num_steps=num_steps, leaves_per_step=k,
                     discount=discount, max_num_considered_actions=considered,
-                    schedule_length=num_steps * k)
+                    schedule_length=num_steps * k, gumbel_virtual_loss=virtual_loss)
     run = drive(games, cfg, gumbel=gumbel, dirichlet=noise, dirichlet_fraction=0.25)
     if mode == "gumbel":
         action = np.zeros(4, np.int32)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.interactive import VIRTUAL_LOSS_STEPS
 from engine.muzero_search import run_muzero_search
 from engine.search import SearchConfig
 from tests.reference_mcts import RandomPathGame, RefConfig, TableGame, decode, encode, search
@@ -143,7 +144,9 @@ def test_several_leaves_per_step_match_the_reference(mode, k, seed):
     result, model = _engine([game], config)
     ref = _reference(game, RefConfig(mode=mode, num_simulations=24, discount=0.95,
                                      q_bounds=None, max_num_considered_actions=4,
-                                     leaves_per_step=k))
+                                     leaves_per_step=k,
+                                     # the driver's rule (engine.search): 24 / 3 steps
+                                     gumbel_virtual_loss=24 >= VIRTUAL_LOSS_STEPS * k))
     assert result.visits[0].tolist() == ref.visits and sum(ref.visits) == 24
     assert result.value[0] == pytest.approx(ref.value, abs=1e-4)
     assert max(model.recurrent_batches) > 1 and sum(model.recurrent_batches) == 24
