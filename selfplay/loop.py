@@ -447,16 +447,13 @@ def _train_loop(run: RunState, config: cfg.TrainConfig, pool, summary: Summary, 
             row["time_s"] = time.perf_counter() - start
             summary.iterations += 1
             summary.last = row
-            # The row first, then the save: killed in between, the run resumes from the
-            # previous save and _repair_metrics drops the row; the other way round a kill
-            # would leave a saved iteration without its row.
-            _append_metrics(run_dir / "metrics.csv", row)
             if row["iteration"] % config.run.checkpoint_every == 0 or stop():
                 summary.checkpoint = run.save()
                 saved_at = run.counters["iteration"]
                 if arena.enabled() and not stop():
                     for line in arena.after_checkpoint(summary.checkpoint):
                         log(line)
+            _append_metrics(run_dir / "metrics.csv", row)
             if (config.selfplay.inference_backend == "auto" and row.get("selfplay/backend")
                     and row["selfplay/backend"] != backend_logged):
                 # What 'auto' measured, once (and again if it changes); a backend set by
