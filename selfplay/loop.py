@@ -125,8 +125,10 @@ class _Stop:
         return self.requested
 
 
-def _append_metrics(path: Path, row: dict) -> None:
+def _append_metrics(path: Path, row: dict) -> int:
     """Appends one row (and the header to a new file), whole or not at all (blocking).
+
+    Returns the file's size before the row, so that a caller can take it back.
 
     Raises:
       OSError naming `path` (e.g. disk full); the file is then as it was.
@@ -153,6 +155,15 @@ def _append_metrics(path: Path, row: dict) -> None:
             raise OSError(e.errno, e.strerror, str(path)) from e
     finally:
         os.close(fd)
+    return size
+
+
+def _take_back_metrics(path: Path, size: int) -> None:
+    """Cuts metrics.csv back to `size` bytes: the row of an iteration whose save failed."""
+    try:
+        os.truncate(path, size)
+    except OSError:
+        pass  # the resume's _repair_metrics drops a row past the saved iteration anyway
 
 
 def _repair_metrics(path: Path, iteration: int) -> None:
@@ -447,13 +458,20 @@ def _train_loop(run: RunState, config: cfg.TrainConfig, pool, summary: Summary, 
             row["time_s"] = time.perf_counter() - start
             summary.iterations += 1
             summary.last = row
+            # The row goes first: a kill -9 after it and before the save leaves a row
+            # that the resume drops (_repair_metrics), never a saved iteration without
+            # its row. A save that fails (a full disk) takes the row back.
+            size = _append_metrics(run_dir / "metrics.csv", row)
             if row["iteration"] % config.run.checkpoint_every == 0 or stop():
-                summary.checkpoint = run.save()
+                try:
+                    summary.checkpoint = run.save()
+                except OSError:
+                    _take_back_metrics(run_dir / "metrics.csv", size)
+                    raise
                 saved_at = run.counters["iteration"]
                 if arena.enabled() and not stop():
                     for line in arena.after_checkpoint(summary.checkpoint):
                         log(line)
-            _append_metrics(run_dir / "metrics.csv", row)
             if (config.selfplay.inference_backend == "auto" and row.get("selfplay/backend")
                     and row["selfplay/backend"] != backend_logged):
                 # What 'auto' measured, once (and again if it changes); a backend set by
