@@ -3,9 +3,13 @@
 Every kernel is a module-level `@njit(cache=True, nogil=True)` function of the
 `Tree` arrays (engine/tree.py) and scalars. They print nothing, allocate
 little and use no random numbers: noise is drawn by the caller and passed in.
-Between a node and its parent they apply the node's own value multiplier,
-`tree.discount[b, node]` (engine/tree.py), never a search-wide constant: Q of
-the parent's action is reward[child] + discount[child] * V(child).
+Between a node and its parent they apply the node's own value multiplier
+(engine/tree.py): Q of the parent's action is reward[child] + m(child) * V(child),
+where m is `tree.uniform_discount` when that is finite (every node's multiplier
+is the search's discount) and `tree.discount[b, child]` when it is NaN (games
+whose players do not alternate: +1 where the mover stays). The kernels that take
+arrays rather than the tree take both as `discount, uniform` and test `uniform`
+once per call, outside their loops; the uniform case then reads no array.
 
 Selection modes (`mode` argument):
   MODE_PUCT: AlphaZero's PUCT with first-play urgency everywhere.
@@ -157,8 +161,8 @@ def add_dirichlet_noise(tree, noise, fraction):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def puct_action(children, visit_count, virtual_count, value_sum, reward, discount, prior, lo,
-                hi, b, node, explore, fpu_reduction):
+def puct_action(children, visit_count, virtual_count, value_sum, reward, discount, uniform,
+                prior, lo, hi, b, node, explore, fpu_reduction):
     """AlphaZero's PUCT choice at `node`, counting pending (virtual) visits as losses.
 
     score(a) = Qn(a) + explore[N] * prior(a) / (1 + n(a)), where explore[N] =
@@ -166,8 +170,10 @@ def puct_action(children, visit_count, virtual_count, value_sum, reward, discoun
     to [0, 1] by the bounds (lo, hi). Unvisited children get the parent's
     normalised value minus `fpu_reduction`; a child with r real and v pending
     visits gets Qn * r / (r + v). Takes the tree's arrays rather than the tree
-    (this is the innermost loop). Returns the action, or -1 if none is legal.
+    (this is the innermost loop). A child's multiplier is `uniform`, or
+    discount[b, child] when `uniform` is NaN. Returns the action, or -1 if none is legal.
     """
+    per_node = math.isnan(uniform)
     n_parent = visit_count[b, node] + virtual_count[b, node]
     # The calling descent has already added its own pending visit to `node`;
     # N counts completed visits and other descents' pending ones only.
@@ -190,7 +196,8 @@ def puct_action(children, visit_count, virtual_count, value_sum, reward, discoun
             n = real + virtual_count[b, child]
             score = pb_c * prior[b, node, a] / (1.0 + n)
             if real > 0:
-                q = reward[b, child] + discount[b, child] * value_sum[b, child] / real
+                m = discount[b, child] if per_node else uniform
+                q = reward[b, child] + m * value_sum[b, child] / real
                 score += (q - offset) * scale * real / n
         if score > best_score:
             best_score = score
@@ -223,15 +230,16 @@ def forced_root_action(children, visit_count, virtual_count, prior, b, forced_k)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gather_children(children, visit_count, virtual_count, value_sum, reward, discount, prior,
-                     raw_value, b, node, c_visit, c_scale, q_out, n_out, visited_out,
+def _gather_children(children, visit_count, virtual_count, value_sum, reward, discount, uniform,
+                     prior, raw_value, b, node, c_visit, c_scale, q_out, n_out, visited_out,
                      loss=np.inf):
     """One pass over the children of `node`: what sigma(completed Q) and the selection
     rules need, so that later passes read only the work arrays.
 
     Writes, for every action a: n_out[a] = the child's visits plus pending visits (0
     without a node, -1 if illegal); visited_out[a] = the child has a completed visit;
-    q_out[a] = its Q = reward + discount[child] * V(child) (visited children only).
+    q_out[a] = its Q = reward + m(child) * V(child) (visited children only; m is
+    `uniform`, or discount[b, child] when `uniform` is NaN).
     Unvisited children are completed with the mixed value (raw value and the
     prior-weighted visited Q, as in mctx); the completed values are rescaled to
     [0, 1] over the legal actions and scaled by (c_visit + max visits) * c_scale:
@@ -247,6 +255,7 @@ def _gather_children(children, visit_count, virtual_count, value_sum, reward, di
       (mixed, lo, hi, scale, total, num_legal): hi is the largest completed value,
       total the sum of n_out over the legal actions.
     """
+    per_node = math.isnan(uniform)
     sum_visits = 0
     max_visits = 0
     total = 0
@@ -272,7 +281,8 @@ def _gather_children(children, visit_count, virtual_count, value_sum, reward, di
         else:
             n_out[a] = 0
         if n > 0:
-            q = reward[b, child] + discount[b, child] * value_sum[b, child] / n
+            m = discount[b, child] if per_node else uniform
+            q = reward[b, child] + m * value_sum[b, child] / n
             p = max(prior[b, node, a], 1e-30)
             sum_visits += n
             sum_probs += p
@@ -303,8 +313,8 @@ def _gather_children(children, visit_count, virtual_count, value_sum, reward, di
 
 
 @njit(cache=True, nogil=True)
-def completed_q(children, visit_count, virtual_count, value_sum, reward, discount, prior,
-                raw_value, b, node, c_visit, c_scale, out, counts, visited):
+def completed_q(children, visit_count, virtual_count, value_sum, reward, discount, uniform,
+                prior, raw_value, b, node, c_visit, c_scale, out, counts, visited):
     """sigma(completed Q) of every legal child of `node` into `out` (float64[A]).
 
     See _gather_children for the formula; illegal entries are set to 0.
@@ -314,8 +324,8 @@ def completed_q(children, visit_count, virtual_count, value_sum, reward, discoun
       sigma of the mixed value, the entry shared by all unvisited children.
     """
     mixed, lo, _, scale, _, _ = _gather_children(
-        children, visit_count, virtual_count, value_sum, reward, discount, prior, raw_value, b,
-        node, c_visit, c_scale, out, counts, visited)
+        children, visit_count, virtual_count, value_sum, reward, discount, uniform, prior,
+        raw_value, b, node, c_visit, c_scale, out, counts, visited)
     sigma_mixed = (mixed - lo) * scale
     for a in range(prior.shape[2]):
         if counts[a] < 0:
@@ -328,9 +338,9 @@ def completed_q(children, visit_count, virtual_count, value_sum, reward, discoun
 
 
 @njit(cache=True, nogil=True, inline="always")
-def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, discount, prior,
-                       raw_value, gumbel_logits, b, c_visit, c_scale, considered_table, work,
-                       counts, visited):
+def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, discount,
+                       uniform, prior, raw_value, gumbel_logits, b, c_visit, c_scale,
+                       considered_table, work, counts, visited):
     """The root action of the next simulation under sequential halving.
 
     Among legal actions whose visit count (pending ones included) equals the
@@ -340,8 +350,8 @@ def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, 
     work (float64[A]), counts (int32[A]) and visited (bool[A]) are work space.
     """
     mixed, lo, _, scale, simulation, num_legal = _gather_children(
-        children, visit_count, virtual_count, value_sum, reward, discount, prior, raw_value, b,
-        ROOT, c_visit, c_scale, work, counts, visited)
+        children, visit_count, virtual_count, value_sum, reward, discount, uniform, prior,
+        raw_value, b, ROOT, c_visit, c_scale, work, counts, visited)
     m = min(considered_table.shape[0] - 1, num_legal)
     target = considered_table[m, min(simulation, considered_table.shape[1] - 1)]
     sigma_mixed = (mixed - lo) * scale
@@ -371,8 +381,8 @@ def gumbel_root_action(children, visit_count, virtual_count, value_sum, reward, 
 
 @njit(cache=True, nogil=True, inline="always")
 def gumbel_interior_action(children, visit_count, virtual_count, value_sum, reward, discount,
-                           prior, raw_value, b, node, c_visit, c_scale, work, counts, visited,
-                           loss=np.inf):
+                           uniform, prior, raw_value, b, node, c_visit, c_scale, work, counts,
+                           visited, loss=np.inf):
     """Deterministic Gumbel selection below the root: argmax pi'(a) - N(a) / (1 + sum N).
 
     pi' = softmax(logits + sigma) is computed as prior * exp(sigma - max sigma),
@@ -387,8 +397,8 @@ def gumbel_interior_action(children, visit_count, virtual_count, value_sum, rewa
     whose leaf is still pending, and the next descent of the step would collide there.
     """
     mixed, lo, hi, scale, total, _ = _gather_children(
-        children, visit_count, virtual_count, value_sum, reward, discount, prior, raw_value, b,
-        node, c_visit, c_scale, work, counts, visited, loss)
+        children, visit_count, virtual_count, value_sum, reward, discount, uniform, prior,
+        raw_value, b, node, c_visit, c_scale, work, counts, visited, loss)
     top = max((hi - lo) * scale, 0.0)
     # Only unvisited children use e_mixed, and then sigma(mixed) <= top; the clamp
     # keeps exp from overflowing (an error without JIT) when every child is visited.
@@ -416,15 +426,17 @@ def gumbel_interior_action(children, visit_count, virtual_count, value_sum, rewa
 
 
 @njit(cache=True, nogil=True, inline="always")
-def backup(visit_count, virtual_count, value_sum, reward, discount, parent, min_q, max_q, b,
-           node, value, update_bounds, remove_virtual):
+def backup(visit_count, virtual_count, value_sum, reward, discount, uniform, parent, min_q,
+           max_q, b, node, value, update_bounds, remove_virtual):
     """Adds `value` (for the player to move at `node`) to the node and its ancestors.
 
-    Each step up from a node applies Q = reward[node] + discount[node] * value (the
-    node's own multiplier: -1, gamma, or +1 after a same-mover step). With
+    Each step up from a node applies Q = reward[node] + m * value, with the node's own
+    multiplier m: `uniform` (-1 or gamma), or discount[b, node] when `uniform` is NaN
+    (-1, gamma, or +1 after a same-mover step). With
     `update_bounds`, the Q of every node on the path widens the tree's min-max bounds. With
     `remove_virtual`, one pending visit is taken off every node of the path.
     """
+    per_node = math.isnan(uniform)
     while True:
         if remove_virtual:
             virtual_count[b, node] -= 1
@@ -433,7 +445,7 @@ def backup(visit_count, virtual_count, value_sum, reward, discount, parent, min_
         up = parent[b, node]
         if up == NO_PARENT:
             break
-        d = discount[b, node]
+        d = discount[b, node] if per_node else uniform
         if update_bounds:
             q = reward[b, node] + d * value_sum[b, node] / visit_count[b, node]
             min_q[b] = min(min_q[b], q)
@@ -479,6 +491,7 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
     """
     children, visit_count, virtual_count = tree.children, tree.visit_count, tree.virtual_count
     num_nodes, expanded, terminal = tree.num_nodes, tree.expanded, tree.terminal
+    discount, uniform = tree.discount, tree.uniform_discount
     num_trees, capacity = visit_count.shape
     # PUCT's exploration factor for every possible parent count, computed once.
     explore = np.empty(capacity + leaves_per_tree + 2 if mode == MODE_PUCT else 0)
@@ -509,17 +522,18 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
                                                tree.prior, b, forced_k)
                     if a < 0:
                         a = puct_action(children, visit_count, virtual_count, tree.value_sum,
-                                        tree.reward, tree.discount, tree.prior, tree.min_q[b],
-                                        tree.max_q[b], b, node, explore, fpu_reduction)
+                                        tree.reward, discount, uniform, tree.prior,
+                                        tree.min_q[b], tree.max_q[b], b, node, explore,
+                                        fpu_reduction)
                 elif node == ROOT:
                     a = gumbel_root_action(children, visit_count, virtual_count,
-                                           tree.value_sum, tree.reward, tree.discount,
+                                           tree.value_sum, tree.reward, discount, uniform,
                                            tree.prior, tree.raw_value, tree.gumbel_logits, b,
                                            c_visit, c_scale, considered_table, scratch,
                                            counts, visited)
                 else:
                     a = gumbel_interior_action(children, visit_count, virtual_count,
-                                               tree.value_sum, tree.reward, tree.discount,
+                                               tree.value_sum, tree.reward, discount, uniform,
                                                tree.prior, tree.raw_value, b, node, c_visit,
                                                c_scale, scratch, counts, visited,
                                                tree.min_q[b] if gumbel_virtual_loss
@@ -542,8 +556,8 @@ def select_leaves(tree, leaves_per_tree, mode, pb_c_init, pb_c_base, fpu_reducti
                     _undo_virtual(virtual_count, tree.parent, b, child)
                     break
                 if terminal[b, child]:
-                    backup(visit_count, virtual_count, tree.value_sum, tree.reward,
-                           tree.discount, tree.parent, tree.min_q, tree.max_q, b, child, 0.0,
+                    backup(visit_count, virtual_count, tree.value_sum, tree.reward, discount,
+                           uniform, tree.parent, tree.min_q, tree.max_q, b, child, 0.0,
                            update_bounds, True)
                     used += 1
                     break
@@ -564,8 +578,11 @@ def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
       same_mover: bool[L], True where the leaf's player to move is its parent's (a
         two-player game whose players do not alternate): the leaf's `discount` becomes
         +1, its value is the parent mover's own. All False for alternating games.
+        A True entry needs a per-node tree (new_tree(..., per_node_discount=True)):
+        on a uniform one it raises ValueError, since the kernels would not read the +1.
     """
     prior, children, reward = tree.prior, tree.children, tree.reward
+    per_node = math.isnan(tree.uniform_discount)
     for l in range(leaf_tree.shape[0]):
         node = leaf_node[l]
         if node < 0:
@@ -573,6 +590,9 @@ def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
         b = leaf_tree[l]
         reward[b, node] = rewards[l]
         if same_mover[l]:
+            if not per_node:
+                raise ValueError("same_mover leaf on a tree with a uniform discount: "
+                                 "build it with new_tree(..., per_node_discount=True)")
             tree.discount[b, node] = 1.0
         tree.expanded[b, node] = True
         legal = False
@@ -589,7 +609,8 @@ def expand_and_backup(tree, leaf_tree, leaf_node, probs, values, masks, rewards,
             value = 0.0
         tree.raw_value[b, node] = value
         backup(tree.visit_count, tree.virtual_count, tree.value_sum, reward, tree.discount,
-               tree.parent, tree.min_q, tree.max_q, b, node, value, update_bounds, True)
+               tree.uniform_discount, tree.parent, tree.min_q, tree.max_q, b, node, value,
+               update_bounds, True)
 
 
 @njit(cache=True, nogil=True)
@@ -600,14 +621,16 @@ def root_statistics(tree, visits_out, q_out, value_out):
       visits_out: int32[B, A]; q_out: float32[B, A] (NaN where unvisited);
       value_out: float32[B], written.
     """
+    per_node = math.isnan(tree.uniform_discount)
     for b in range(tree.visit_count.shape[0]):
         value_out[b] = tree.value_sum[b, ROOT] / max(tree.visit_count[b, ROOT], 1)
         for a in range(tree.prior.shape[2]):
             child = tree.children[b, ROOT, a]
             if child >= 0 and tree.visit_count[b, child] > 0:
                 visits_out[b, a] = tree.visit_count[b, child]
-                q_out[b, a] = (tree.reward[b, child] + tree.discount[b, child]
-                               * tree.value_sum[b, child] / tree.visit_count[b, child])
+                m = tree.discount[b, child] if per_node else tree.uniform_discount
+                q_out[b, a] = (tree.reward[b, child]
+                               + m * tree.value_sum[b, child] / tree.visit_count[b, child])
             else:
                 visits_out[b, a] = 0
                 q_out[b, a] = np.nan
@@ -630,8 +653,8 @@ def gumbel_results(tree, c_visit, c_scale, action_out, policy_out, scratch):
     visited = np.empty(num_actions, np.bool_)
     for b in range(tree.visit_count.shape[0]):
         completed_q(tree.children, tree.visit_count, tree.virtual_count, tree.value_sum,
-                    tree.reward, tree.discount, tree.prior, tree.raw_value, b, ROOT, c_visit,
-                    c_scale, scratch, counts, visited)
+                    tree.reward, tree.discount, tree.uniform_discount, tree.prior,
+                    tree.raw_value, b, ROOT, c_visit, c_scale, scratch, counts, visited)
         max_visits = 0
         for a in range(num_actions):
             child = tree.children[b, ROOT, a]

@@ -361,14 +361,15 @@ def run_search(batch, evaluator: Evaluator, config: SearchConfig, num_actions: i
     """
     expander = SearchBatchExpander(batch, evaluator, num_actions, obs_shape,
                                    config.leaves_per_step, alternating)
-    return run_tree_search(expander, config, rng, add_noise, timings, forced_playouts=True)
+    return run_tree_search(expander, config, rng, add_noise, timings, forced_playouts=True,
+                           alternating=alternating)
 
 
 def run_tree_search(expander: LeafExpander, config: SearchConfig,
                     rng: np.random.Generator | None = None, add_noise: bool = False,
                     timings: Timings | None = None,
                     value_bounds: tuple[float, float] | None = (-1.0, 1.0),
-                    forced_playouts: bool = False) -> SearchResult:
+                    forced_playouts: bool = False, alternating: bool = True) -> SearchResult:
     """The search driver: B trees, one `expander.expand` call per simulation step.
 
     Args:
@@ -379,6 +380,9 @@ def run_tree_search(expander: LeafExpander, config: SearchConfig,
       value_bounds: fixed (min, max) of Q for PUCT's normalisation, or None for
         min-max statistics kept per tree (MuZero's rule for environments).
       forced_playouts: whether config.forced_playouts applies (PUCT with root noise).
+      alternating: the players alternate, so every node's multiplier is config.discount
+        (the kernels' fast path). False: a tree with per-node multipliers, where the
+        expander's same-mover leaves get +1 (engine/tree.py).
     """
     t = timings if timings is not None else Timings()
     logits, values, root_mask = expander.roots(t)
@@ -386,7 +390,8 @@ def run_tree_search(expander: LeafExpander, config: SearchConfig,
     k = config.leaves_per_step
     leaves = num_trees * k
     discount = float(config.discount)
-    tree = new_tree(num_trees, config.num_simulations + 1, num_actions, value_bounds, discount)
+    tree = new_tree(num_trees, config.num_simulations + 1, num_actions, value_bounds, discount,
+                    per_node_discount=not alternating)
     update_bounds = value_bounds is None
     gumbel_mode = config.root_mode == "gumbel"
     mode = kernels.MODE_GUMBEL if gumbel_mode else kernels.MODE_PUCT

@@ -12,10 +12,18 @@ opponent's value is ours negated, as in mctx) and gamma for single-player
 environments, except +1 where a two-player game's child has the same player to
 move as its parent (an extra turn, a move made of several actions): then the
 child's value is already the parent mover's.
+
+Only games whose players do not alternate (GameInfo.alternating False) need the
++1, so a tree says which kind it is: with a finite `uniform_discount` every
+node's multiplier is that constant and the kernels read it rather than the
+`discount` array (read per child in the innermost loops, it cost the kernels
+7-20%: docs/BENCHMARKS.md); with NaN (`new_tree(..., per_node_discount=True)`) they read
+`discount[b, node]`, which expansion may set to +1.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -46,7 +54,7 @@ class Tree(NamedTuple):
     discount: np.ndarray
     """float64[B, N]: multiplier from the node's value to its parent's point of view
     (module doc): the search's discount, or +1 where the node's player to move is its
-    parent's. Unused at the root."""
+    parent's. Unused at the root, and read only when `uniform_discount` is NaN."""
     parent: np.ndarray
     """int32[B, N]: parent node id (NO_PARENT for the root)."""
     action: np.ndarray
@@ -67,6 +75,10 @@ class Tree(NamedTuple):
     """float32[B]: upper bound used to normalise Q to [0, 1]."""
     gumbel_logits: np.ndarray
     """float32[B, A]: Gumbel search's g(a) + logits(a) at the root (g = 0 without noise)."""
+    uniform_discount: float
+    """Every node's multiplier when all of them are the search's discount (the
+    `discount` array then holds it too and is not read, nor may expansion set +1);
+    NaN when the multipliers are per node, in `discount`."""
 
     @property
     def batch_size(self) -> int:
@@ -94,7 +106,7 @@ def tree_bytes(batch_size: int, capacity: int, num_actions: int) -> int:
 
 def new_tree(batch_size: int, capacity: int, num_actions: int,
              value_bounds: tuple[float, float] | None = (-1.0, 1.0),
-             discount: float = -1.0) -> Tree:
+             discount: float = -1.0, per_node_discount: bool = False) -> Tree:
     """Allocates B empty trees.
 
     Args:
@@ -104,7 +116,11 @@ def new_tree(batch_size: int, capacity: int, num_actions: int,
       value_bounds: fixed (min, max) of Q for normalisation (AlphaZero), or None
         for min-max normalisation learned from the tree (MuZero).
       discount: every node's initial `discount` (the search's: -1 for two-player
-        games, gamma for environments); expansion sets +1 where the mover stays.
+        games, gamma for environments).
+      per_node_discount: the kernels read each node's multiplier from `discount`,
+        where expansion sets +1 where the mover stays (games whose players do not
+        alternate). False: every multiplier is `discount` (`uniform_discount`), and
+        expand_and_backup refuses same-mover leaves.
     """
     b, n, a = batch_size, capacity, num_actions
     if value_bounds is None:
@@ -128,4 +144,5 @@ def new_tree(batch_size: int, capacity: int, num_actions: int,
         min_q=np.full(b, lo, np.float32),
         max_q=np.full(b, hi, np.float32),
         gumbel_logits=np.zeros((b, a), np.float32),
+        uniform_discount=math.nan if per_node_discount else float(discount),
     )

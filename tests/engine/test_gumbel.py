@@ -216,7 +216,7 @@ def test_interior_rule_counts_pending_visits_of_a_visited_child_as_losses_hand_c
 def interior_action(tree, loss=np.inf, c_visit=50.0, c_scale=0.1):
     num_actions = tree.prior.shape[2]
     args = (tree.children, tree.visit_count, tree.virtual_count, tree.value_sum, tree.reward,
-            tree.discount, tree.prior, tree.raw_value)
+            tree.discount, tree.uniform_discount, tree.prior, tree.raw_value)
     return kernels.gumbel_interior_action(*args, 0, ROOT, c_visit, c_scale,
                                           np.zeros(num_actions), np.zeros(num_actions, np.int32),
                                           np.zeros(num_actions, np.bool_), loss)
@@ -248,11 +248,13 @@ def gumbel_results(tree, c_visit=50.0, c_scale=0.1):
     return action, policy
 
 
-def hand_built_root(prior, raw_value, children, gumbel=None, capacity=8):
+def hand_built_root(prior, raw_value, children, gumbel=None, capacity=8,
+                    per_node_discount=False):
     """One tree whose root has `prior` (0 = illegal) and children
-    {action: (visits, value_sum, reward, pending)}; unlisted legal actions unvisited."""
+    {action: (visits, value_sum, reward, pending)}; unlisted legal actions unvisited.
+    Multipliers -1, per node (writable in `discount`) if asked."""
     prior = np.asarray(prior, np.float32)
-    tree = new_tree(1, capacity, len(prior))
+    tree = new_tree(1, capacity, len(prior), per_node_discount=per_node_discount)
     tree.prior[0, ROOT] = prior
     tree.children[0, ROOT] = np.where(prior > 0, UNVISITED, ILLEGAL)
     tree.raw_value[0, ROOT] = raw_value
@@ -308,7 +310,8 @@ def test_completed_q_of_a_same_mover_child_is_its_value_hand_computed():
     # player to move; after a0 the root's mover moves again (multiplier +1): Q = +0.6,
     # after a1 the opponent: Q = -0.6. q_hat = [1, 0], sigma = (50 + 1) * 0.1 * q_hat.
     # The policy is softmax(log 0.5 + sigma) = [e^5.1, 1] / (e^5.1 + 1).
-    tree = hand_built_root([0.5, 0.5], 0.0, {0: (1, 0.6, 0.0, 0), 1: (1, 0.6, 0.0, 0)})
+    tree = hand_built_root([0.5, 0.5], 0.0, {0: (1, 0.6, 0.0, 0), 1: (1, 0.6, 0.0, 0)},
+                           per_node_discount=True)
     tree.discount[0, 1] = 1.0
     action, policy = gumbel_results(tree, c_visit=50.0)
     e = math.exp(5.1)
@@ -488,16 +491,18 @@ def previous_interior_action(t, b, node, c_visit, c_scale, loss=np.inf):
     return best
 
 
-def random_node_tree(rng, num_actions):
+def random_node_tree(rng, num_actions, discount=-1.0, per_node_discount=False):
     """One tree whose root has random legal actions, priors, children (none, pending
     only, visited with or without pending visits), values and Gumbel logits. Values,
-    priors and logits are drawn from small sets half the time, so that ties occur."""
+    priors and logits are drawn from small sets half the time, so that ties occur.
+    Multipliers `discount` (new_tree's arguments)."""
     tied = rng.random() < 0.5
     legal = rng.random(num_actions) < rng.uniform(0.3, 1.0)
     legal[rng.integers(num_actions)] = True
     prior = (rng.choice([0.1, 0.2, 1e-32], num_actions) if tied
              else rng.dirichlet(np.ones(num_actions))) * legal
-    tree = new_tree(1, num_actions + 1, num_actions)
+    tree = new_tree(1, num_actions + 1, num_actions, discount=discount,
+                    per_node_discount=per_node_discount)
     tree.prior[0, ROOT] = prior
     tree.children[0, ROOT] = np.where(legal, UNVISITED, ILLEGAL)
     tree.raw_value[0, ROOT] = rng.choice([0.0, 0.5]) if tied else rng.uniform(-1, 1)
@@ -534,13 +539,15 @@ def test_selection_kernels_match_their_previous_formula_on_random_nodes(num_acti
     counts = np.zeros(num_actions, np.int32)
     visited = np.zeros(num_actions, np.bool_)
     for _ in range(150):
-        t = random_node_tree(rng, num_actions)
-        # The search's discount, and +1 for some children (the mover moves again).
-        t.discount[:] = rng.choice([-1.0, 0.95])
-        t.discount[0, rng.random(t.discount.shape[1]) < 0.3] = 1.0
+        # The search's discount everywhere (a uniform tree), or per node with +1 for
+        # some children (the mover moves again).
+        per_node = bool(rng.random() < 0.5)
+        t = random_node_tree(rng, num_actions, float(rng.choice([-1.0, 0.95])), per_node)
+        if per_node:
+            t.discount[0, rng.random(t.discount.shape[1]) < 0.3] = 1.0
         c_visit, c_scale = 50.0, float(rng.choice([0.1, 1.0, 0.0]))
         args = (t.children, t.visit_count, t.virtual_count, t.value_sum, t.reward, t.discount,
-                t.prior, t.raw_value)
+                t.uniform_discount, t.prior, t.raw_value)
         sigma, sigma_mixed = previous_completed_q(t, 0, ROOT, c_visit, c_scale)
         got = kernels.completed_q(*args, 0, ROOT, c_visit, c_scale, work, counts, visited)
         if COMPILED:

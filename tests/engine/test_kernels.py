@@ -65,19 +65,24 @@ def set_root_gumbel(tree, gumbel: np.ndarray) -> None:
 
 def drive(games, cfg: RefConfig, ks: list[int] | None = None, gumbel=None,
           dirichlet=None, dirichlet_fraction: float = 0.0,
-          capacity: int | None = None) -> KernelRun:
+          capacity: int | None = None, per_node_discount: bool | None = None) -> KernelRun:
     """Searches games[b] in tree b with expand_roots / select_leaves / expand_and_backup.
 
     The evaluator's logits become priors with engine.search.masked_softmax, as in
     run_search.
     Runs cfg.num_steps steps of cfg.leaves_per_step leaves (or ks[i] leaves at
-    step i); the capacity is large enough that it never binds unless given.
+    step i); the capacity is large enough that it never binds unless given. The tree
+    has per-node multipliers when asked, or by default when a game can leave the
+    mover to move again (as run_search for games that do not alternate).
     """
     ks = ks if ks is not None else [cfg.leaves_per_step] * cfg.num_steps
     num_trees, num_actions = len(games), games[0].num_actions
     k_max = max(ks)
     capacity = capacity or sum(ks) + 1
-    tree = new_tree(num_trees, capacity, num_actions, discount=cfg.discount)
+    if per_node_discount is None:
+        per_node_discount = any(g.extra_turns for g in games if hasattr(g, "extra_turns"))
+    tree = new_tree(num_trees, capacity, num_actions, discount=cfg.discount,
+                    per_node_discount=per_node_discount)
     batch, evaluator = PathBatch(games), PathEvaluator(games)
     rows = num_trees * k_max
     obs = np.zeros((max(rows, num_trees), OBS_LEN), np.float32)
@@ -439,35 +444,98 @@ def test_backup_through_a_same_mover_step_hand_computed():
     # mover at node 1). Backing up v = 0.8 from node 2:
     #   node 2: +0.8; node 1: 0.25 - 0.8 = -0.55; root: 0.5 + (+1)(-0.55) = -0.05.
     # Bounds (min-max): Q(node 2) = -0.55, Q(node 1) = -0.05.
-    tree = new_tree(1, 3, 2, value_bounds=None)
+    tree = new_tree(1, 3, 2, value_bounds=None, per_node_discount=True)
     tree.parent[0, 1:] = [0, 1]
     tree.reward[0, 1:] = [0.5, 0.25]
     tree.discount[0, 1] = 1.0
     tree.virtual_count[0] = 1
     kernels.backup(tree.visit_count, tree.virtual_count, tree.value_sum, tree.reward,
-                   tree.discount, tree.parent, tree.min_q, tree.max_q, 0, 2, 0.8, True, True)
+                   tree.discount, tree.uniform_discount, tree.parent, tree.min_q, tree.max_q,
+                   0, 2, 0.8, True, True)
     np.testing.assert_allclose(tree.value_sum[0], [-0.05, -0.55, 0.8], atol=1e-12)
     assert list(tree.visit_count[0]) == [1, 1, 1]
     assert not tree.virtual_count.any()
     assert (tree.min_q[0], tree.max_q[0]) == pytest.approx((-0.55, -0.05))
 
 
-def test_expand_and_backup_sets_plus_one_only_where_the_mover_stays():
-    tree = new_tree(1, 3, 2, discount=-1.0)
+def two_leaves_below_the_root(per_node_discount: bool):
+    """A tree whose root is expanded (two actions) with two leaves allocated below it,
+    as select_leaves leaves them: nodes 1 and 2, one pending visit on each path."""
+    tree = new_tree(1, 3, 2, discount=-1.0, per_node_discount=per_node_discount)
     kernels.expand_roots(tree, np.full((1, 2), 0.5, np.float32), np.zeros(1, np.float32),
                          np.ones((1, 2), np.bool_))
-    for a in range(2):  # two leaves below the root, created as select_leaves does
+    for a in range(2):
         tree.children[0, ROOT, a] = a + 1
         tree.parent[0, a + 1], tree.action[0, a + 1] = ROOT, a
         tree.virtual_count[0, [ROOT, a + 1]] += 1
+    return tree
+
+
+def expand_two_leaves(tree, same_mover) -> None:
     kernels.expand_and_backup(
         tree, np.zeros(2, np.int32), np.array([1, 2], np.int32),
         np.full((2, 2), 0.5, np.float32), np.array([0.4, 0.4], np.float32),
         np.ones((2, 2), np.bool_), np.zeros(2, np.float32), np.zeros(2, np.bool_),
-        np.array([True, False]), False)
+        np.array(same_mover), False)
+
+
+def test_expand_and_backup_sets_plus_one_only_where_the_mover_stays():
+    tree = two_leaves_below_the_root(per_node_discount=True)
+    assert np.isnan(tree.uniform_discount)
+    expand_two_leaves(tree, [True, False])
     assert list(tree.discount[0]) == [-1.0, 1.0, -1.0]
     # Root: 0 + 0.4 (the same mover's value) - 0.4 (the opponent's).
     assert tree.value_sum[0, ROOT] == pytest.approx(0.0)
+
+
+def test_a_uniform_tree_refuses_a_same_mover_leaf():
+    # The kernels read a uniform tree's constant, not the array: a +1 written there
+    # would be ignored, so expansion refuses it rather than search with -1.
+    tree = two_leaves_below_the_root(per_node_discount=False)
+    assert tree.uniform_discount == -1.0
+    with pytest.raises(ValueError, match="per_node_discount"):
+        expand_two_leaves(tree, [True, False])
+    # Without same-mover leaves it expands as a per-node tree does.
+    tree = two_leaves_below_the_root(per_node_discount=False)
+    expand_two_leaves(tree, [False, False])
+    assert list(tree.discount[0]) == [-1.0, -1.0, -1.0]
+    assert tree.value_sum[0, ROOT] == pytest.approx(-0.8)
+
+
+@pytest.mark.parametrize("mode", ["puct", "gumbel"])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("discount,step_rewards", [(-1.0, False), (0.95, True)])
+def test_uniform_and_per_node_trees_search_alike(mode, k, discount, step_rewards):
+    # Games whose players alternate: a per-node tree holds the search's discount in
+    # every entry, so it must search exactly as the uniform tree (the kernels' fast
+    # path) does, to the last bit.
+    games = [RandomPathGame(40 + b, terminal_prob=0.2, step_rewards=step_rewards)
+             for b in range(4)]
+    num_actions = games[0].num_actions
+    gumbel = np.random.default_rng(4).gumbel(size=(4, num_actions)).astype(np.float32)
+    cfg = RefConfig(mode=mode, num_simulations=None, num_steps=10, leaves_per_step=k,
+                    discount=discount, max_num_considered_actions=4, schedule_length=10 * k,
+                    gumbel_virtual_loss=k > 1)
+    runs = [drive(games, cfg, gumbel=gumbel, per_node_discount=p) for p in (False, True)]
+    assert runs[0].tree.uniform_discount == discount
+    assert np.isnan(runs[1].tree.uniform_discount)
+    for name in ("visit_count", "value_sum", "children", "num_nodes", "min_q", "max_q"):
+        np.testing.assert_array_equal(getattr(runs[0].tree, name), getattr(runs[1].tree, name),
+                                      err_msg=name)
+    np.testing.assert_array_equal(runs[0].visits, runs[1].visits)
+    np.testing.assert_array_equal(runs[0].q, runs[1].q)
+    np.testing.assert_array_equal(runs[0].value, runs[1].value)
+    assert runs[0].steps == runs[1].steps
+    if mode == "gumbel":
+        results = []
+        for run in runs:
+            action = np.zeros(4, np.int32)
+            policy = np.zeros((4, num_actions), np.float32)
+            kernels.gumbel_results(run.tree, cfg.c_visit, cfg.c_scale, action, policy,
+                                   np.zeros(num_actions))
+            results.append((action, policy))
+        np.testing.assert_array_equal(results[0][0], results[1][0])
+        np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 # ---------------------------------------------------------------------------

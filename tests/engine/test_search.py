@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.search import SearchConfig, SearchResult, Timings, run_search, sample_actions
+from engine.search import (SearchBatchExpander, SearchConfig, SearchResult, Timings,
+                           run_search, run_tree_search, sample_actions)
 from tests.reference_mcts import (OBS_LEN, PathBatch, PathEvaluator, RandomPathGame,
                                   RefConfig, TableGame)
 
@@ -164,6 +165,26 @@ def test_run_search_with_extra_turns_matches_reference(mode, k, seed):
     # Searched as if the players alternated, the same games give other values.
     wrong, _, _ = search(games, **config)
     assert not np.allclose(wrong.value, result.value)
+
+
+@pytest.mark.parametrize("mode", ["puct", "gumbel"])
+@pytest.mark.parametrize("discount,value_bounds", [(-1.0, (-1.0, 1.0)), (0.95, None)])
+def test_per_node_multipliers_search_as_the_uniform_discount_when_players_alternate(
+        mode, discount, value_bounds):
+    # alternating=False builds a tree with per-node multipliers (the kernels read the
+    # array); on games whose players do alternate, every entry is the discount and the
+    # search must be the uniform tree's to the last bit, noise and min-max bounds included.
+    games = random_games(30, terminal_prob=0.3, step_rewards=True)
+    config = SearchConfig(root_mode=mode, num_simulations=16, leaves_per_step=2,
+                          max_num_considered_actions=4, discount=discount)
+    results = []
+    for alternating in (True, False):
+        expander = SearchBatchExpander(PathBatch(games), PathEvaluator(games),
+                                       games[0].num_actions, (OBS_LEN,), 2, alternating)
+        results.append(run_tree_search(expander, config, np.random.default_rng(3), True,
+                                       value_bounds=value_bounds, alternating=alternating))
+    for name, uniform, per_node in zip(SearchResult._fields, *results):
+        np.testing.assert_array_equal(uniform, per_node, err_msg=name)
 
 
 def test_a_game_that_does_not_alternate_needs_a_mover_batch():
