@@ -244,6 +244,7 @@ class MuZero(AlphaZero):
         return [r for r in records if is_finished(r)], extra  # games, for the statistics
 
     def train(self, run, steps: int, stop) -> tuple[dict, dict]:
+        run.learner.set_learning_rate(scheduled_lr(run.config.learner, run.progress))
         return run.learner.train(run.replay, steps, run.rng, stop), {}
 
 

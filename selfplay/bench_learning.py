@@ -13,7 +13,14 @@ shares the cores with the run it measures) against truth:
   go9        gnugo     score against gnugo --level 1 --capture-all-dead (GTP)
   chess      random    score against a uniformly random mover
              stockfish score against stockfish at Skill Level 0 (UCI)
-  any game   first     score against the run's first checkpoint
+  spiel/*, a user's game
+             mcts      score against open_spiel's MCTSBot (random rollouts)
+             random    score against a uniformly random mover
+  gym/*, atari/*
+             return    mean greedy (noise-free) return over --games episodes, with
+                       its normal 95% interval instead of Wilson's
+  any board game
+             first     score against the run's first checkpoint
 
 Each measure comes with its 95% Wilson interval. RUN/learning.csv gets a row
 per checkpoint: minutes of training, self-play positions, network evaluations,
@@ -171,9 +178,38 @@ def measure_first(game, path, s, games, first: Path):
     return _match(game, path, str(first), games, s)
 
 
+def measure_return(game, path, s, games):
+    """(mean, low, high, episodes): the checkpoint's greedy return over `games` episodes,
+    played at once, environment i seeded s.seed + i."""
+    from arena.protocols.watch import WatchConfig, load_agent, mean_ci95, play_episodes
+    from games import get_game
+
+    if games <= 0:
+        return math.nan, math.nan, math.nan, 0
+    env_game = get_game(game)
+    config = WatchConfig(checkpoint=str(path), sims=s.sims, episodes=games, seed=s.seed,
+                         progress=False)
+    episodes = play_episodes(env_game, load_agent(env_game, config), config)
+    mean, half = mean_ci95([e.ret for e in episodes])
+    half = 0.0 if half is None else half
+    return mean, mean - half, mean + half, len(episodes)
+
+
 _POSITIONAL = {"minimax": measure_minimax, "strict": measure_strict, "keeps": measure_keeps}
 _GAMES = {"mcts": measure_mcts, "gnugo": measure_gnugo, "random": measure_random,
-          "stockfish": measure_stockfish}
+          "stockfish": measure_stockfish, "return": measure_return}
+
+
+def game_measures(game: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the measures `game` offers, the default ones) for any game, wired by hand or not."""
+    if game in MEASURES:
+        return MEASURES[game], DEFAULTS[game]
+    from games import get_game
+
+    if get_game(game).info.kind == "environment":  # gym/*, atari/*: no opponent
+        return ("return",), ("return",)
+    # spiel/* and a user's game: open_spiel's MCTSBot plays any two-player game
+    return ("mcts", "random", "first"), ("mcts",)
 
 
 # Run bookkeeping ---------------------------------------------------------------------
@@ -307,8 +343,9 @@ def _row_line(row: dict, measures) -> str:
         n = _number(row, f"{m}_n")
         if not n > 0:  # not measured at this checkpoint (NaN or 0 games)
             continue
-        parts.append(f"{m} {_number(row, m):.3f} ({_number(row, m + '_low'):.3f}-"
-                     f"{_number(row, m + '_high'):.3f}, n {int(n)})")
+        digits = 1 if m == "return" else 3
+        parts.append(f"{m} {_number(row, m):.{digits}f} ({_number(row, m + '_low'):.{digits}f}-"
+                     f"{_number(row, m + '_high'):.{digits}f}, n {int(n)})")
     return "; ".join(parts)
 
 
@@ -425,7 +462,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="tabula bench learning", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Measures: " + "; ".join(f"{g}: {', '.join(m)}" for g, m in MEASURES.items()))
+        epilog="Measures: " + "; ".join(f"{g}: {', '.join(m)}" for g, m in MEASURES.items())
+               + "; spiel/* and users' games: mcts, random, first; gym/*, atari/*: return "
+                 "(--games episodes)")
     parser.add_argument("--run", type=Path, help="the run directory to evaluate (and train)")
     parser.add_argument("--game", help="game (new runs; default: the run's)")
     parser.add_argument("--minutes", type=float,
@@ -461,16 +500,20 @@ def main(argv=None) -> int:
             raise ValueError(f"{args.run} is a new run: give --game (tabula games lists them)")
         _train(args, args.run)
     game = args.game or _run_game(args.run)
-    if game not in MEASURES:
-        MEASURES[game] = ("first",)
-        DEFAULTS[game] = ("first",)
-    measures = tuple(args.measures.split(",")) if args.measures else DEFAULTS[game]
-    unknown = [m for m in measures if m not in MEASURES[game]]
+    offered, defaults = game_measures(game)
+    measures = tuple(args.measures.split(",")) if args.measures else defaults
+    unknown = [m for m in measures if m not in offered]
     if unknown:
         raise ValueError(f"{game} has no measure {', '.join(unknown)} (it has "
-                         f"{', '.join(MEASURES[game])})")
-    if "first" in measures and args.games <= 0 and not args.final_games:
-        raise ValueError("the measure 'first' plays games: give --games N")
+                         f"{', '.join(offered)})")
+    played = [m for m in measures if m in _GAMES or m == "first"]
+    if ("first" in measures or played == list(measures)) and args.games <= 0 \
+            and not args.final_games:
+        # Match measures without games are listed, not measured; when nothing else is
+        # asked (or the run's first checkpoint is) that is a mistake.
+        raise ValueError(f"the measure '{'first' if 'first' in measures else played[0]}' "
+                         f"plays {'episodes' if played == ['return'] else 'games'}: "
+                         f"give --games N")
     sims = args.sims if args.sims is not None else (200 if game == "connect4" else None)
     settings = Settings(game, measures, sims, args.games,
                         args.games if args.final_games is None else args.final_games,

@@ -55,7 +55,8 @@ class MuZeroLearner(Learner):
             for key in keys:
                 totals[key] += losses[key]
             done += 1
-        return {k: v / max(done, 1) for k, v in totals.items()} | {"learner/steps": done}
+        return {k: v / max(done, 1) for k, v in totals.items()} | {
+            "learner/steps": done, "learner/lr": self.optimizer.param_groups[0]["lr"]}
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, dict, np.ndarray]:
         """The weighted total loss of a batch, its parts, and new priorities."""

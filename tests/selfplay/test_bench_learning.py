@@ -92,3 +92,21 @@ def test_bad_requests_exit_2_with_a_reason(tmp_path, tabula):
     proc = tabula("bench", "learning", "--run", str(tmp_path / "new"), "--minutes", "1")
     assert proc.returncode == 2 and "give --game" in proc.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_an_open_spiel_game_is_measured_against_random_and_mcts(tmp_path, tabula):
+    run = _run(tmp_path, "hex", "spiel/hex(board_size=3)", 1)
+    proc = tabula("bench", "learning", "--run", str(run), "--measures", "random,mcts",
+                  "--games", "4", "--opponent-sims", "20")
+    assert proc.returncode == 0, proc.stderr
+    row = _rows(run)[-1]
+    for m in ("random", "mcts"):
+        share, low, high, n = (float(row[m + k]) for k in ("", "_low", "_high", "_n"))
+        # 4 games, each scored 0, 1/2 or 1: the share is a multiple of 1/8.
+        assert n == 4 and 0 <= low <= share <= high <= 1 and (share * 8).is_integer()
+    # The match measures alone need games; the reason names the measure.
+    proc = tabula("bench", "learning", "--run", str(run))
+    assert proc.returncode == 2 and "the measure 'mcts' plays games" in proc.stderr
+    proc = tabula("bench", "learning", "--run", str(run), "--measures", "minimax")
+    assert proc.returncode == 2 and "no measure minimax (it has mcts, random, first)" in \
+        proc.stderr

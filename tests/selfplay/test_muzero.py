@@ -415,6 +415,35 @@ def test_muzero_cartpole_run_stores_vector_observations_and_plays(tmp_path):
     assert "gym/CartPole-v1: mean return" in done.stdout and "(95% CI) over 2 episodes" in \
         done.stdout
     assert not list(tmp_path.glob("*.gif"))  # no screen, no GIF
+    # `tabula bench learning` measures the same greedy episodes (seeds 0 and 1) for its
+    # curve, with the normal interval `play` reports.
+    curve = subprocess.run([sys.executable, "-m", "tabula", "bench", "learning", "--run",
+                            str(tmp_path / "run"), "--every", "100", "--games", "2"],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert curve.returncode == 0, curve.stderr
+    import csv
+    with open(tmp_path / "run" / "learning.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert last["checkpoint"] == summary.checkpoint.name and int(last["return_n"]) == 2
+    assert float(last["return"]) == pytest.approx(doc["mean"])
+    assert float(last["return_high"]) - float(last["return"]) == pytest.approx(doc["ci95"])
     bad = play("--gif", "x.gif")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "tabula: error: --gif: gym/CartPole-v1 has no screen to record"]
+
+
+def test_muzero_follows_the_learning_rate_schedule(tmp_path):
+    """learner.lr_schedule=cosine lowers MuZero's rate over the budget, as AlphaZero's."""
+    import csv
+
+    from selfplay import config as cfg
+
+    _train("tictactoe", tmp_path, ["selfplay.moves_per_iteration=9", "learner.lr_schedule=cosine",
+                                   "learner.lr_final=0.1"], iterations=4)
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        rates = [float(r["learner/lr"]) for r in csv.DictReader(f) if r["learner/lr"]]
+    base = cfg.preset("tictactoe", "muzero").learner.learning_rate
+    # Iteration i starts at progress (i - 1) / 4: rates base, then down the half cosine.
+    assert len(rates) == 4 and rates[0] == pytest.approx(base)
+    assert rates == sorted(rates, reverse=True) and rates[-1] < base
+    assert rates[-1] >= 0.1 * base
