@@ -7,6 +7,10 @@ steps' losses are scaled by 1/K and the gradient of every latent the dynamics
 produced is halved on its way back (MuZero's scale_gradient after each
 recurrent step; the representation's output enters the first step unscaled). With prioritized replay each sample is weighted by its importance
 sampling weight and the root value error becomes its new priority.
+With `learner.augment` and a game with symmetries, each sample is shown in a
+random symmetric form: its observation moved by `apply_symmetry`, and its
+unrolled actions and policy targets by the action permutation the same
+symmetry makes (the dynamics learn the rules in every orientation at once).
 Optimiser and RNG state round-trip as the AlphaZero learner's do, and CUDA
 training uses its mixed precision (autocast, GradScaler for fp16) the same way.
 """
@@ -48,7 +52,7 @@ class MuZeroLearner(Learner):
         for _ in range(steps):
             if should_stop():
                 break
-            batch = replay.sample(self.config.batch_size, rng)
+            batch = self._augment_unroll(replay.sample(self.config.batch_size, rng), rng)
             losses, priorities = self._step(batch)
             if replay.prioritized:
                 replay.update_priorities(batch["index"], priorities)
@@ -57,6 +61,47 @@ class MuZeroLearner(Learner):
             done += 1
         return {k: v / max(done, 1) for k, v in totals.items()} | {
             "learner/steps": done, "learner/lr": self.optimizer.param_groups[0]["lr"]}
+
+    def action_permutations(self) -> np.ndarray | None:
+        """perm int64[S, A]: symmetry k sends action a to perm[k, a]; None when the game has
+        no symmetries, or one of them moves a policy other than by permuting its actions."""
+        if not hasattr(self, "_perms"):
+            info = self.game.info
+            self._perms = None
+            if info.num_symmetries > 1:
+                a = info.num_actions
+                eye = np.eye(a, dtype=np.float32)
+                obs = np.zeros((a,) + tuple(info.observation_shape), np.float32)
+                perms = [np.arange(a)]
+                for k in range(1, info.num_symmetries):
+                    _, moved = self.game.apply_symmetry(k, obs.copy(), eye.copy())
+                    perm = moved.argmax(axis=1)
+                    if not (np.array_equal(np.sort(perm), np.arange(a))
+                            and np.array_equal(moved, eye[perm])):
+                        return None
+                    perms.append(perm)
+                self._perms = np.stack(perms).astype(np.int64)
+        return self._perms
+
+    def _augment_unroll(self, batch: dict, rng: np.random.Generator,
+                        ks: np.ndarray | None = None) -> dict:
+        """The batch with row i in symmetric form ks[i] (random when None; 0 = as is)."""
+        perms = self.action_permutations() if self.config.augment else None
+        if perms is None:
+            return batch
+        n = len(batch["obs"])
+        ks = rng.integers(0, len(perms), size=n) if ks is None else ks
+        for k in range(1, len(perms)):
+            rows = np.flatnonzero(ks == k)
+            if not len(rows):
+                continue
+            no_policy = np.zeros((len(rows), perms.shape[1]), np.float32)
+            batch["obs"][rows], _ = self.game.apply_symmetry(k, batch["obs"][rows], no_policy)
+            moved = np.empty_like(batch["policy"][rows])
+            moved[..., perms[k]] = batch["policy"][rows]  # action a's mass goes to perm[a]
+            batch["policy"][rows] = moved
+            batch["actions"][rows] = perms[k][batch["actions"][rows]]
+        return batch
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, dict, np.ndarray]:
         """The weighted total loss of a batch, its parts, and new priorities."""

@@ -66,6 +66,9 @@ def _engine_options(p: argparse.ArgumentParser, game_help: str) -> None:
     p.add_argument("--game", help=game_help)
     p.add_argument("--checkpoint", metavar="PATH",
                    help="checkpoint file (default: the model shipped for the game)")
+    p.add_argument("--algo", choices=("alphazero", "muzero"),
+                   help="without --checkpoint: the model shipped for this algorithm (e.g. "
+                        "--game tictactoe --algo muzero; default: the game's first)")
     p.add_argument("--sims", type=positive_int, metavar="N",
                    help="simulations per move (default: the checkpoint's training setting)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -265,8 +268,17 @@ def _cmd_play(args) -> int:
 
         if args.engine_first:
             raise ValueError(f"--engine-first: {game.info.name} has no turns to give")
+        checkpoint = args.checkpoint
+        if checkpoint is None and args.agent is None:  # the shipped model, if any
+            from arena import resolve_checkpoint
+
+            checkpoint = str(resolve_checkpoint(game.info.name, None, args.algo))
+        elif args.algo is not None:
+            raise ValueError("--algo chooses among the shipped models; a --checkpoint file "
+                             "names its own algorithm" if args.agent is None else
+                             "--algo chooses a shipped model, not the random agent")
         return run_watch(game, WatchConfig(
-            checkpoint=args.checkpoint, agent=args.agent, sims=args.sims,
+            checkpoint=checkpoint, agent=args.agent, sims=args.sims,
             episodes=1 if args.episodes is None else args.episodes, seed=args.seed,
             max_steps=args.max_steps, gif=args.gif, no_gif=args.no_gif, json=args.json,
             noise=args.noise, progress=not args.no_progress))
@@ -274,7 +286,8 @@ def _cmd_play(args) -> int:
             if getattr(args, f) is not None and getattr(args, f) is not False]
     if used:
         raise ValueError(f"{', '.join(used)}: only for environments such as atari/Breakout")
-    player = load_player(args.game, args.checkpoint, args.sims, args.seed, batch=args.batch)
+    player = load_player(args.game, args.checkpoint, args.sims, args.seed, batch=args.batch,
+                         algo=args.algo)
     return run_text(TextSession(player.game, player, engine_first=args.engine_first))
 
 
@@ -282,7 +295,7 @@ def _cmd_analyze(args) -> int:
     from arena import AnalysisEngine, load_player, run_analysis
 
     player = load_player(args.game, args.checkpoint, args.sims, args.seed,
-                         default_game=DEFAULT_ANALYZE_GAME, batch=args.batch)
+                         default_game=DEFAULT_ANALYZE_GAME, batch=args.batch, algo=args.algo)
     return run_analysis(AnalysisEngine(player.game, player, player.search.num_simulations))
 
 
@@ -305,7 +318,7 @@ def _evaluate(args, checkpoint: str | None) -> tuple[list[str], bool | None]:
     if args.vs == "solved":  # Read the data first: a bad file fails before the model loads.
         data, positions = _solved_positions(args.data)
     sims = DEFAULT_MCTS_SIMS if args.sims is None and args.vs == "mcts" else args.sims
-    player = load_player(args.game, checkpoint, sims, args.seed)
+    player = load_player(args.game, checkpoint, sims, args.seed, algo=args.algo)
     name = player.game.info.name
     head = (f"{player.name} ({name}), {player.search.root_mode} search, "
             f"{player.search.num_simulations} simulations")

@@ -227,7 +227,7 @@ def test_missing_shipped_model_says_how_to_get_one(monkeypatch, tmp_path, capsys
     import arena.matches.players
 
     monkeypatch.setattr(arena.matches.players, "shipped_checkpoint",
-                        lambda name: tmp_path / f"{name}.safetensors")
+                        lambda name, algo=None: tmp_path / f"{name}.safetensors")
     assert cli.main(["play", "--game", "tictactoe"]) == 2
     err = capsys.readouterr().err
     assert "tabula train --game tictactoe" in err and "--checkpoint" in err

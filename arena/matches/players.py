@@ -25,33 +25,57 @@ import numpy as np
 from arena.matches.baselines import RandomPlayer, RolloutMCTSPlayer, make_bot
 
 
-def shipped_checkpoint(game_name: str) -> Path:
+def shipped_checkpoint(game_name: str, algo: str | None = None) -> Path:
     """Path of the model shipped for `game_name` (it may not exist).
 
     The file is `checkpoints/shipped/<game>.safetensors` inside the installed
-    `checkpoints` package, with '/' in the game name replaced by '_'.
+    `checkpoints` package, with '/' in the game name replaced by '_'; a second
+    model of another algorithm for the same game is `<game>.<algo>.safetensors`
+    (tictactoe.muzero.safetensors next to AlphaZero's tictactoe.safetensors).
+    With `algo`, the file of that algorithm: the plain name if its header says
+    `algo`, else the suffixed one.
     """
     import checkpoints
 
+    folder = Path(checkpoints.__file__).parent / "shipped"
     name = game_name.replace("/", "_")
-    return Path(checkpoints.__file__).parent / "shipped" / f"{name}.safetensors"
+    plain = folder / f"{name}.safetensors"
+    if algo is None:
+        return plain
+    if plain.exists():
+        from checkpoints import CheckpointError, read_metadata
+
+        try:
+            if read_metadata(plain).get("algo", "alphazero") == algo:
+                return plain
+        except CheckpointError:
+            pass
+    return folder / f"{name}.{algo}.safetensors"
 
 
-def resolve_checkpoint(game_name: str, checkpoint: str | Path | None) -> Path:
-    """The checkpoint to load: `checkpoint` if given, else the shipped model.
+def resolve_checkpoint(game_name: str, checkpoint: str | Path | None,
+                       algo: str | None = None) -> Path:
+    """The checkpoint to load: `checkpoint` if given, else the shipped model (of `algo`,
+    when given).
 
     Raises:
       CheckpointError: no checkpoint given and no model shipped for the game.
+      ValueError: both a checkpoint and an algorithm given (the file says its own).
     """
     from checkpoints import CheckpointError
 
     if checkpoint is not None:
+        if algo is not None:
+            raise ValueError("--algo chooses among the shipped models; a --checkpoint file "
+                             "names its own algorithm")
         return Path(checkpoint)
-    path = shipped_checkpoint(game_name)
+    path = shipped_checkpoint(game_name, algo)
     if not path.exists():
+        which = "" if algo is None else f"{algo} "
+        command = f"tabula train --game {game_name}" + ("" if algo is None else f" --algo {algo}")
         raise CheckpointError(
-            f"no model is shipped for {game_name} ({path} does not exist); train one with "
-            f"`tabula train --game {game_name}` or pass --checkpoint PATH")
+            f"no {which}model is shipped for {game_name} ({path} does not exist); train one "
+            f"with `{command}` or pass --checkpoint PATH")
     return path
 
 
@@ -64,7 +88,7 @@ def checkpoint_game(path: str | Path) -> str:
 
 def load_player(game_name: str | None, checkpoint: str | Path | None,
                 sims: int | None = None, seed: int = 0, default_game: str = "connect4",
-                batch: int | None = None):
+                batch: int | None = None, algo: str | None = None):
     """Loads a verified checkpoint as a deterministic (temperature 0) `Player`.
 
     Args:
@@ -76,6 +100,8 @@ def load_player(game_name: str | None, checkpoint: str | Path | None,
       default_game: game used when neither a game nor a checkpoint is given.
       batch: interactive batching, positions per network call (engine.player.Player);
         None: the checkpoint's leaves_per_step.
+      algo: without a checkpoint, the shipped model of this algorithm (alphazero,
+        muzero); None: the game's default shipped model.
     Raises:
       GameError: unknown game.
       CheckpointError: missing, tampered or mismatched checkpoint.
@@ -87,7 +113,7 @@ def load_player(game_name: str | None, checkpoint: str | Path | None,
     if game_name is None:
         game_name = checkpoint_game(checkpoint) if checkpoint is not None else default_game
     game = get_game(game_name)
-    path = resolve_checkpoint(game_name, checkpoint)
+    path = resolve_checkpoint(game_name, checkpoint, algo)
     overrides = {} if sims is None else {"num_simulations": int(sims)}
     player = Player.from_checkpoint(path, game=game, batch=batch, **overrides)
     player.rng = np.random.default_rng(seed)

@@ -90,3 +90,67 @@ def test_gradient_into_the_representation_is_halved_after_each_dynamics_step(unr
     expected = root.grad * 0.5 ** (step - 1)
     assert float(expected.abs().max()) > 0
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-7)
+
+
+# Symmetries ------------------------------------------------------------------------------
+
+def _observation_after(game, actions):
+    state = game.new_initial_state()
+    for a in actions:
+        state.apply(int(a))
+    return state.observation()
+
+
+@pytest.mark.parametrize("name", ["tictactoe", "connect4"])
+def test_symmetric_moves_reach_the_symmetric_position(name):
+    """The action permutation the learner derives from apply_symmetry agrees with the rules:
+    playing the moved actions from the start gives the moved observation."""
+    game = get_game(name)
+    learner = MuZeroLearner(game, MuZeroNetConfig(blocks=1, channels=8, head_channels=4,
+                                                  hidden=8, value_support=2, reward_support=2),
+                            LearnerConfig(batch_size=4), MuZeroConfig())
+    perms = learner.action_permutations()
+    assert perms is not None and len(perms) == game.info.num_symmetries
+    rng = np.random.default_rng(5)
+    for k in range(1, len(perms)):
+        for _ in range(5):
+            state, moves = game.new_initial_state(), []
+            while not state.is_terminal() and len(moves) < 6:
+                moves.append(int(rng.choice(np.flatnonzero(state.legal_mask()))))
+                state.apply(moves[-1])
+            obs = state.observation()[None].astype(np.float32)
+            moved_obs, _ = game.apply_symmetry(k, obs.copy(),
+                                               np.zeros((1, game.info.num_actions), np.float32))
+            assert np.array_equal(_observation_after(game, perms[k][moves]), moved_obs[0])
+
+
+def test_augmented_unroll_moves_observation_actions_and_policies_together():
+    game = get_game("tictactoe")
+    learner = MuZeroLearner(game, MuZeroNetConfig(blocks=1, channels=8, head_channels=4,
+                                                  hidden=8, value_support=2, reward_support=2),
+                            LearnerConfig(batch_size=4), MuZeroConfig())
+    rng = np.random.default_rng(0)
+    # Rows: the empty board after moves [0, 4] (top-left corner, centre), then 2 more moves.
+    state = game.new_initial_state()
+    state.apply(0), state.apply(4)
+    batch = _batch(rng, 2, 2, 9, game.info.observation_shape, 1)
+    batch["obs"][:] = state.observation()
+    batch["actions"][:] = [[2, 6], [2, 6]]
+    batch["policy"][:] = 0.0
+    batch["policy"][:, :, 8] = 1.0  # all mass on the bottom-right corner
+    before = {k: v.copy() for k, v in batch.items()}
+    out = learner._augment_unroll(batch, rng, ks=np.array([0, 1]))
+    assert np.array_equal(out["obs"][0], before["obs"][0])
+    assert np.array_equal(out["actions"][0], [2, 6])
+    perm = learner.action_permutations()[1]
+    # Symmetry 1 moves the corner 8 to perm[8]: every policy's mass follows it, and the
+    # moved actions from the moved position replay the moved game.
+    assert np.all(out["policy"][1, :, perm[8]] == 1.0) and out["policy"][1].sum() == 3.0
+    assert np.array_equal(out["actions"][1], perm[[2, 6]])
+    assert np.array_equal(out["obs"][1], _observation_after(game, perm[[0, 4]]))
+    # With augment off, the batch is left as it is.
+    plain = MuZeroLearner(game, learner.network_config, LearnerConfig(batch_size=4,
+                                                                      augment=False),
+                          MuZeroConfig())
+    again = {k: v.copy() for k, v in before.items()}
+    assert all(np.array_equal(plain._augment_unroll(again, rng)[k], before[k]) for k in before)
