@@ -13,9 +13,9 @@ shares the cores with the run it measures) against truth:
   go9        gnugo     score against gnugo --level 1 --capture-all-dead (GTP)
   chess      random    score against a uniformly random mover
              stockfish score against stockfish at Skill Level 0 (UCI)
-  spiel/*, a user's game
-             mcts      score against open_spiel's MCTSBot (random rollouts)
+  spiel/*    mcts      score against open_spiel's MCTSBot (random rollouts)
              random    score against a uniformly random mover
+  a user's game  random (MCTSBot needs open_spiel's rules)
   gym/*, atari/*
              return    mean greedy (noise-free) return over --games episodes, with
                        its normal 95% interval instead of Wilson's
@@ -205,11 +205,14 @@ def game_measures(game: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if game in MEASURES:
         return MEASURES[game], DEFAULTS[game]
     from games import get_game
+    from games.base import SpielBacked
 
-    if get_game(game).info.kind == "environment":  # gym/*, atari/*: no opponent
+    the_game = get_game(game)
+    if the_game.info.kind == "environment":  # gym/*, atari/*: no opponent
         return ("return",), ("return",)
-    # spiel/* and a user's game: open_spiel's MCTSBot plays any two-player game
-    return ("mcts", "random", "first"), ("mcts",)
+    if isinstance(the_game, SpielBacked) and the_game.spiel_game is not None:
+        return ("mcts", "random", "first"), ("mcts",)  # MCTSBot plays open_spiel's games
+    return ("random", "first"), ("random",)  # a user's own rules
 
 
 # Run bookkeeping ---------------------------------------------------------------------
@@ -463,7 +466,8 @@ def main(argv=None) -> int:
         prog="tabula bench learning", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Measures: " + "; ".join(f"{g}: {', '.join(m)}" for g, m in MEASURES.items())
-               + "; spiel/* and users' games: mcts, random, first; gym/*, atari/*: return "
+               + "; spiel/*: mcts, random, first; users' games: random, first; "
+                 "gym/*, atari/*: return "
                  "(--games episodes)")
     parser.add_argument("--run", type=Path, help="the run directory to evaluate (and train)")
     parser.add_argument("--game", help="game (new runs; default: the run's)")

@@ -110,3 +110,15 @@ def test_an_open_spiel_game_is_measured_against_random_and_mcts(tmp_path, tabula
     proc = tabula("bench", "learning", "--run", str(run), "--measures", "minimax")
     assert proc.returncode == 2 and "no measure minimax (it has mcts, random, first)" in \
         proc.stderr
+
+
+def test_each_kind_of_game_gets_the_measures_it_can_have(monkeypatch):
+    from selfplay.bench_learning import game_measures
+    from tests.conftest import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "docs" / "examples"))
+    assert game_measures("tictactoe") == (("minimax", "first"), ("minimax",))
+    assert game_measures("spiel/breakthrough(columns=5,rows=5)")[0] == ("mcts", "random", "first")
+    # A user's game has no open_spiel rules for MCTSBot; an environment has no opponent.
+    assert game_measures("hexapawn:Hexapawn") == (("random", "first"), ("random",))
+    assert game_measures("gym/CartPole-v1") == (("return",), ("return",))
