@@ -275,3 +275,39 @@ def test_eval_run_reports_each_checkpoint_and_the_first_perfect_one(tabula, tmp_
         assert lines[-1].split()[4] == perfect[0].split()[1]
     else:
         assert lines[-1] == "no checkpoint plays perfectly"
+
+
+def test_shipped_muzero_models_play_without_a_path(tabula, tmp_path):
+    """MuZero's tic-tac-toe and CartPole models ship with the package: `--algo muzero`
+    picks the tic-tac-toe one beside AlphaZero's, CartPole's is the only one."""
+    import json
+
+    from arena.matches.players import shipped_checkpoint
+    from checkpoints import read_metadata
+
+    assert read_metadata(shipped_checkpoint("tictactoe", "muzero"))["algo"] == "muzero"
+    assert read_metadata(shipped_checkpoint("tictactoe"))["algo"] == "alphazero"
+    assert shipped_checkpoint("tictactoe", "alphazero") == shipped_checkpoint("tictactoe")
+    assert read_metadata(shipped_checkpoint("gym/CartPole-v1", "muzero"))["game"] == \
+        "gym/CartPole-v1"
+    proc = tabula("eval", "--game", "tictactoe", "--algo", "muzero", "--vs", "minimax")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("tictactoe.muzero (tictactoe)"), proc.stdout
+    verdict = proc.stdout.strip().splitlines()[-1]
+    assert "decisions checked" in verdict
+    proc = tabula("play", "--game", "gym/CartPole-v1", "--episodes", "2", "--no-progress",
+                  "--json", tmp_path / "cp.json")
+    assert proc.returncode == 0, proc.stderr
+    episodes = json.loads((tmp_path / "cp.json").read_text())["episodes"]
+    assert len(episodes) == 2 and all(e["return"] == e["steps"] > 0 for e in episodes)
+    # Wrong requests: one line, exit 2.
+    for args, reason in (
+            (["eval", "--game", "connect4", "--algo", "muzero", "--vs", "solved"],
+             "no muzero model is shipped for connect4"),
+            (["play", "--game", "gym/CartPole-v1", "--algo", "alphazero"],
+             "no alphazero model is shipped for gym/CartPole-v1"),
+            (["play", "--game", "tictactoe", "--algo", "muzero", "--checkpoint",
+              str(shipped_checkpoint("tictactoe"))], "--algo chooses among the shipped models")):
+        proc = tabula(*args)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and reason in lines[0], proc.stderr
