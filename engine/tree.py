@@ -144,5 +144,7 @@ def new_tree(batch_size: int, capacity: int, num_actions: int,
         min_q=np.full(b, lo, np.float32),
         max_q=np.full(b, hi, np.float32),
         gumbel_logits=np.zeros((b, a), np.float32),
-        uniform_discount=math.nan if per_node_discount else float(discount),
+        # A NumPy float64, as the array's elements are: without JIT (NEP 50) a Python float
+        # times a float32 stays float32, where the array path gives float64.
+        uniform_discount=np.float64(math.nan if per_node_discount else discount),
     )
