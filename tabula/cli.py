@@ -270,9 +270,14 @@ def _cmd_play(args) -> int:
             raise ValueError(f"--engine-first: {game.info.name} has no turns to give")
         checkpoint = args.checkpoint
         if checkpoint is None and args.agent is None:  # the shipped model, if any
-            from arena import resolve_checkpoint
+            from arena import shipped_checkpoint
 
-            checkpoint = str(resolve_checkpoint(game.info.name, None, args.algo))
+            shipped = shipped_checkpoint(game.info.name, args.algo or "muzero")
+            if not shipped.exists():
+                raise ValueError(f"give --checkpoint PATH or --agent random (no "
+                                 f"{args.algo + ' ' if args.algo else ''}model is shipped "
+                                 f"for {game.info.name})")
+            checkpoint = str(shipped)
         elif args.algo is not None:
             raise ValueError("--algo chooses among the shipped models; a --checkpoint file "
                              "names its own algorithm" if args.agent is None else

@@ -305,7 +305,8 @@ def test_shipped_muzero_models_play_without_a_path(tabula, tmp_path):
             (["eval", "--game", "connect4", "--algo", "muzero", "--vs", "solved"],
              "no muzero model is shipped for connect4"),
             (["play", "--game", "gym/CartPole-v1", "--algo", "alphazero"],
-             "no alphazero model is shipped for gym/CartPole-v1"),
+             "give --checkpoint PATH or --agent random (no alphazero model is shipped for "
+             "gym/CartPole-v1)"),
             (["play", "--game", "tictactoe", "--algo", "muzero", "--checkpoint",
               str(shipped_checkpoint("tictactoe"))], "--algo chooses among the shipped models")):
         proc = tabula(*args)

@@ -199,7 +199,8 @@ def test_cpu_muzero_learner_matches_a_plain_step_bitwise():
         total.backward()
         torch.nn.utils.clip_grad_norm_(ref.net.parameters(), 5.0)
         optimizer.step()
-        assert got == parts | {"loss/total": float(total.detach()), "learner/steps": 1}
+        assert got == parts | {"loss/total": float(total.detach()), "learner/steps": 1,
+                               "learner/lr": 1e-2}
     for (name, x), y in zip(learner.net.state_dict().items(), ref.net.state_dict().values()):
         assert torch.equal(x, y), name
 
