@@ -510,14 +510,13 @@ def main(argv=None) -> int:
     if unknown:
         raise ValueError(f"{game} has no measure {', '.join(unknown)} (it has "
                          f"{', '.join(offered)})")
-    played = [m for m in measures if m in _GAMES or m == "first"]
-    if ("first" in measures or played == list(measures)) and args.games <= 0 \
-            and not args.final_games:
-        # Match measures without games are listed, not measured; when nothing else is
-        # asked (or the run's first checkpoint is) that is a mistake.
-        raise ValueError(f"the measure '{'first' if 'first' in measures else played[0]}' "
-                         f"plays {'episodes' if played == ['return'] else 'games'}: "
-                         f"give --games N")
+    # Match measures without games are listed, not measured; when nothing else is asked
+    # (or the run's first checkpoint is) that is a mistake.
+    if args.games <= 0 and not args.final_games and (
+            "first" in measures or all(m in _GAMES for m in measures)):
+        name = "first" if "first" in measures else measures[0]
+        raise ValueError(f"the measure '{name}' plays "
+                         f"{'episodes' if name == 'return' else 'games'}: give --games N")
     sims = args.sims if args.sims is not None else (200 if game == "connect4" else None)
     settings = Settings(game, measures, sims, args.games,
                         args.games if args.final_games is None else args.final_games,

@@ -36,6 +36,7 @@ class MuZeroLearner(Learner):
     def __init__(self, game, network: MuZeroNetConfig, config: LearnerConfig,
                  muzero: MuZeroConfig, device: str = "cpu"):
         self.muzero = muzero
+        self._perms = _action_permutations(game)
         super().__init__(game, network, config, device)
 
     def _build_net(self, network: MuZeroNetConfig) -> MuZeroNet:
@@ -63,24 +64,7 @@ class MuZeroLearner(Learner):
             "learner/steps": done, "learner/lr": self.optimizer.param_groups[0]["lr"]}
 
     def action_permutations(self) -> np.ndarray | None:
-        """perm int64[S, A]: symmetry k sends action a to perm[k, a]; None when the game has
-        no symmetries, or one of them moves a policy other than by permuting its actions."""
-        if not hasattr(self, "_perms"):
-            info = self.game.info
-            self._perms = None
-            if info.num_symmetries > 1:
-                a = info.num_actions
-                eye = np.eye(a, dtype=np.float32)
-                obs = np.zeros((a,) + tuple(info.observation_shape), np.float32)
-                perms = [np.arange(a)]
-                for k in range(1, info.num_symmetries):
-                    _, moved = self.game.apply_symmetry(k, obs.copy(), eye.copy())
-                    perm = moved.argmax(axis=1)
-                    if not (np.array_equal(np.sort(perm), np.arange(a))
-                            and np.array_equal(moved, eye[perm])):
-                        return None
-                    perms.append(perm)
-                self._perms = np.stack(perms).astype(np.int64)
+        """perm int64[S, A]: symmetry k sends action a to perm[k, a] (_action_permutations)."""
         return self._perms
 
     def _augment_unroll(self, batch: dict, rng: np.random.Generator,
@@ -143,6 +127,26 @@ class MuZeroLearner(Learner):
             total, parts, priorities = self.losses(batch)
         self._optimize(total, clip_norm=5.0)
         return parts | {"loss/total": float(total.detach())}, priorities
+
+
+def _action_permutations(game) -> np.ndarray | None:
+    """perm int64[S, A]: symmetry k sends action a to perm[k, a], read off apply_symmetry
+    on one-hot policies; None when the game has no symmetries, or one of them moves a
+    policy other than by permuting its actions."""
+    info = game.info
+    if info.num_symmetries <= 1:
+        return None
+    a = info.num_actions
+    eye = np.eye(a, dtype=np.float32)
+    obs = np.zeros((a,) + tuple(info.observation_shape), np.float32)
+    perms = [np.arange(a)]
+    for k in range(1, info.num_symmetries):
+        _, moved = game.apply_symmetry(k, obs.copy(), eye.copy())
+        perm = moved.argmax(axis=1)
+        if not (np.array_equal(np.sort(perm), np.arange(a)) and np.array_equal(moved, eye[perm])):
+            return None
+        perms.append(perm)
+    return np.stack(perms).astype(np.int64)
 
 
 def _ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
